@@ -1,0 +1,187 @@
+"""Typed schema of the whole training config (Hydra structured configs, no Hydra import here).
+
+Each dataclass is the schema of one config group; :func:`ladder.conf_store.register` stores them
+in Hydra's ConfigStore so a typo or a wrong type fails at composition with the key's full name.
+Values are checked again when the config is converted to objects (``OmegaConf.to_object``),
+before any work starts, with messages that name the key and the allowed values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from ladder.config import ConfigError, NetConfig, _choice
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step")
+DATASETS = ("demo", "imagefolder", "imagenet", "imagenette", "synthetic")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+BAD_IMAGES = ("fail", "skip")
+
+
+def _positive(key: str, value: Any, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if value is None or not ok:
+        raise ConfigError(f"{key}={value!r} is not valid; allowed values: a number "
+                          f"{'>= 0' if allow_zero else '> 0'}")
+
+
+@dataclass
+class RecipeConfig:
+    """A training recipe: every hyperparameter of the reference, at the paper's scale.
+
+    ``lr`` is per ``lr_ref_batch`` images and is scaled linearly to the effective batch.
+    Epoch counts are the paper's; presets scale them all by ``trainer.epoch_scale``.
+    """
+
+    name: str = "torchvision"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    lr_ref_batch: int = 256
+    batch_size: int = 256  # the recipe's effective (global) batch
+    momentum: float = 0.9
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 1e-4
+    # torchvision's original recipe decays every parameter; the modern one skips norms,
+    # biases and layer-scale gammas (all 1-D parameters).
+    decay_norm_and_bias: bool = True
+    epochs: int = 90
+    warmup_epochs: float = 0.0
+    warmup_lr: float = 0.0
+    schedule: str = "step"
+    step_epochs: float = 30.0
+    step_gamma: float = 0.1
+    min_lr: float = 0.0
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    mixup_switch_prob: float = 0.5
+    randaugment: Optional[str] = None
+    color_jitter: Optional[float] = None
+    random_erasing: float = 0.0
+    random_erasing_mode: str = "pixel"
+    random_erasing_count: int = 1
+    interpolation: str = "bilinear"
+    eval_crop_ratio: float = 0.875  # 224/256
+    ema: bool = False
+    ema_decay: float = 0.9999
+    clip_grad: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        _choice("recipe.optimizer", self.optimizer, OPTIMIZERS)
+        _choice("recipe.schedule", self.schedule, SCHEDULES)
+        _positive("recipe.lr", self.lr)
+        _positive("recipe.lr_ref_batch", self.lr_ref_batch)
+        _positive("recipe.batch_size", self.batch_size)
+        _positive("recipe.weight_decay", self.weight_decay, allow_zero=True)
+        _positive("recipe.epochs", self.epochs)
+        _positive("recipe.warmup_epochs", self.warmup_epochs, allow_zero=True)
+        _positive("recipe.min_lr", self.min_lr, allow_zero=True)
+        for key in ("label_smoothing", "mixup", "cutmix", "random_erasing"):
+            _positive(f"recipe.{key}", getattr(self, key), allow_zero=True)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"recipe.ema_decay={self.ema_decay!r} is not valid; allowed "
+                              f"values: 0 <= decay < 1")
+
+
+@dataclass
+class DataConfig:
+    """Which images, at what size.
+
+    ``root`` holds ``train/<class>/`` and ``val/<class>/`` (ImageNet layout) for imagefolder /
+    imagenet; for demo and imagenette it is the cache dir (``null``: ``~/.cache/ladder``).
+    """
+
+    name: str = "demo"
+    root: Optional[str] = None
+    image_size: int = 32
+    num_classes: int = 10
+    # demo only: images per class (train / val), generated once and cached.
+    train_per_class: int = 260
+    val_per_class: int = 60
+    # synthetic only: how many random samples per epoch.
+    synthetic_train_size: int = 1024
+    synthetic_val_size: int = 256
+    bad_images: str = "fail"  # or "skip": corrupt files are counted and skipped
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        _choice("data.name", self.name, DATASETS)
+        _choice("data.bad_images", self.bad_images, BAD_IMAGES)
+        _positive("data.image_size", self.image_size)
+        if self.image_size < 16:
+            raise ConfigError(f"data.image_size={self.image_size} is not valid; allowed values: "
+                              f">= 16 pixels")
+        _positive("data.num_classes", self.num_classes)
+        _positive("data.num_workers", self.num_workers, allow_zero=True)
+
+
+@dataclass
+class TrainerConfig:
+    """How to run: device, precision, batch, budget, logging cadence, checkpoints."""
+
+    device: str = "auto"  # auto: cuda if available, else cpu
+    precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; fp16 uses a grad scaler
+    channels_last: bool = True
+    compile: bool = False
+    cudnn_benchmark: bool = True
+    batch_size: int = 128  # per device; accumulation reaches the effective batch
+    # Effective (global) batch; null: the recipe's own (4096 / 256). Scaled-down presets set a
+    # smaller one; the lr follows it linearly.
+    global_batch: Optional[int] = None
+    grad_accum_steps: Optional[int] = None  # null: derived from recipe.batch_size
+    epochs: Optional[int] = None  # null: recipe.epochs * epoch_scale
+    epoch_scale: float = 1.0
+    max_steps_per_epoch: Optional[int] = None  # cap for smoke tests
+    log_every: int = 50  # optimizer steps between host syncs for metrics
+    eval_ema: bool = True  # when recipe.ema: also evaluate the EMA weights
+    progress: bool = True
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        _choice("trainer.precision", self.precision, PRECISIONS)
+        _positive("trainer.batch_size", self.batch_size)
+        _positive("trainer.epoch_scale", self.epoch_scale)
+        _positive("trainer.log_every", self.log_every)
+        if self.global_batch is not None:
+            _positive("trainer.global_batch", self.global_batch)
+        if self.grad_accum_steps is not None:
+            _positive("trainer.grad_accum_steps", self.grad_accum_steps)
+        if self.epochs is not None:
+            _positive("trainer.epochs", self.epochs)
+        if self.max_steps_per_epoch is not None:
+            _positive("trainer.max_steps_per_epoch", self.max_steps_per_epoch)
+
+
+@dataclass
+class LoggerConfig:
+    """Weights & Biases. ``mode``: auto (online with a key and network, else offline), online,
+    offline, disabled. ``name: none`` turns W&B off entirely."""
+
+    name: str = "wandb"
+    project: str = "ladder"
+    entity: Optional[str] = None
+    mode: str = "auto"
+    group: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+    job_type: str = "train"
+    dir: Optional[str] = None  # null: the run's output dir
+
+    def __post_init__(self) -> None:
+        _choice("logger.name", self.name, ("wandb", "none"))
+        _choice("logger.mode", self.mode, ("auto", "online", "offline", "disabled"))
+
+
+@dataclass
+class TrainConfig:
+    """The root of ``conf/train.yaml``."""
+
+    rung: str = "???"
+    seed: int = 0
+    experiment: str = "demo"  # the budget name; results group by it
+    output_dir: str = "."  # set by train.py to Hydra's run/sweep dir
+    model: NetConfig = field(default_factory=NetConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)

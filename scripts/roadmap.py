@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Rebuild the ConvNeXt roadmap (table + figure) from the ladder's runs; see ladder/report.py.
+
+    python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones]
+    python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
+"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(ROOT))
+
+from ladder.report import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()
