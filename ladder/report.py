@@ -543,7 +543,7 @@ def _bar_style(verdict: str) -> dict[str, Any]:
     return {"facecolor": _COLORS[verdict], "edgecolor": "none"}
 
 
-def plot_group(path: Path, rows: list[Row], info: GroupInfo, metric: str, view: str) -> None:
+def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: str = "full"):
     """Figure 2 rebuilt: horizontal bars in ladder order, first rung at the top.
 
     On ImageNet the paper's values share the measured axis (diamonds) with the Swin-T line. On
@@ -563,6 +563,7 @@ def plot_group(path: Path, rows: list[Row], info: GroupInfo, metric: str, view: 
     paper = np.array([r.rung.paper_top1 for r in rows])
     paper_std = np.array([r.rung.paper_top1_std or 0.0 for r in rows])
     measured = [r for r in rows if r.n]
+    # Proxy datasets: the paper's ImageNet values get their own panel and scale (see above).
     two_panels = not info.imagenet
     height = 1.9 + 0.36 * nrows
     fig = Figure(figsize=(12.5 if two_panels else 9.5, height), layout="constrained")
@@ -627,8 +628,9 @@ def plot_group(path: Path, rows: list[Row], info: GroupInfo, metric: str, view: 
         axp.tick_params(axis="y", length=0)
     else:
         ax.axvline(SWIN_T_TOP1, color="#555555", linestyle="--", linewidth=1)
-        ax.text(SWIN_T_TOP1, -0.75, f"Swin-T {SWIN_T_TOP1:.1f}", ha="center", va="bottom",
-                fontsize=8, color="#555555")
+        ax.text(SWIN_T_TOP1, -0.8, f"Swin-T {SWIN_T_TOP1:.1f}", ha="center", va="center",
+                fontsize=8, color="#555555",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
 
     ax.set_yticks(y, [r.label(view) for r in rows], fontsize=9)
     ax.set_ylim(nrows - 0.5, -0.5 - (0.6 if not two_panels else 0))  # first rung at the top
@@ -647,7 +649,12 @@ def plot_group(path: Path, rows: list[Row], info: GroupInfo, metric: str, view: 
         handles.append(Line2D([], [], color="#555555", linestyle="--", label="Swin-T"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
                frameon=False)
-    fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_group(path: Path, rows: list[Row], info: GroupInfo, metric: str, view: str) -> None:
+    """Render :func:`make_figure` to a PNG (Agg canvas; pyplot and its global state unused)."""
+    make_figure(rows, info, metric, view).savefig(path, dpi=120)
 
 
 def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
