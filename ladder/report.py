@@ -162,33 +162,49 @@ def load_wandb(path: str, group: str) -> list[RunResult]:
             f"roadmap: error: could not read the W&B runs of group {group!r} in {path!r} "
             f"({type(e).__name__}: {reason}); check the network and `wandb login`, or pass a "
             f"local RESULTS_DIR instead.") from None
-    runs = []
-    for wr in wruns:
-        summary = {k: wr.summary.get(k) for k in
-                   (*METRICS, "train_loss", "params", "gflops", "train_img_per_s", "error")}
-        cfg = dict(wr.config)
-        state = getattr(wr, "state", "finished")
-        if state in ("running", "pending"):
-            _warn(f"W&B run {wr.id} is still {state}, skipped")
-            continue
-        status = "completed" if state == "finished" else "failed"
-        rec = {
-            "rung": _cfg_get(cfg, "rung"), "seed": _cfg_get(cfg, "seed"), "status": status,
-            "error": summary["error"] or (None if status == "completed" else f"W&B state {state}"),
-            "experiment": _cfg_get(cfg, "experiment"), "dataset": _cfg_get(cfg, "data.name"),
-            "image_size": _cfg_get(cfg, "data.image_size"),
-            "epochs": _cfg_get(cfg, "trainer.epochs"),
-            "recipe": _cfg_get(cfg, "recipe.name") or _cfg_get(cfg, "recipe"),
-            "metrics": {k: summary[k] for k in METRICS}, "params": summary["params"],
-            "gflops": summary["gflops"], "train_img_per_s": summary["train_img_per_s"],
-        }
-        if isinstance(rec["recipe"], dict):
-            rec["recipe"] = None
-        created = getattr(wr, "created_at", "") or ""
-        r = _from_record(rec, f"wandb:{path}/{wr.id}", order=_iso_order(created))
-        if r is not None:
-            runs.append(r)
-    return runs
+    return [r for r in (_from_wandb_run(wr, path) for wr in wruns) if r is not None]
+
+
+def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
+    """A RunResult from one W&B public-API run (its ``summary``, ``config`` and ``state``)."""
+    summary = {k: wr.summary.get(k) for k in (*METRICS, "train_loss", "params", "gflops",
+                                              "train_img_per_s", "error", "status")}
+    cfg = dict(wr.config)
+    state = getattr(wr, "state", "finished")
+    if state in ("running", "pending"):
+        _warn(f"W&B run {wr.id} is still {state}, skipped")
+        return None
+    failed = state != "finished" or summary["status"] == "failed"
+    rec = {
+        "rung": _name(_cfg_get(cfg, "rung")), "seed": _cfg_get(cfg, "seed"),
+        "status": "failed" if failed else "completed",
+        "error": summary["error"] or (f"W&B run state {state!r}" if failed else None),
+        "experiment": _name(_cfg_get(cfg, "experiment")),
+        "dataset": _name(_cfg_get(cfg, "data.name")),
+        "image_size": _cfg_get(cfg, "data.image_size"),
+        "epochs": _wandb_epochs(cfg),
+        "recipe": _name(_cfg_get(cfg, "recipe")),
+        "metrics": {k: summary[k] for k in METRICS}, "params": summary["params"],
+        "gflops": summary["gflops"], "train_img_per_s": summary["train_img_per_s"],
+    }
+    created = getattr(wr, "created_at", "") or ""
+    return _from_record(rec, f"wandb:{path}/{wr.id}", order=_iso_order(created))
+
+
+def _wandb_epochs(cfg: dict[str, Any]) -> int | None:
+    """``trainer.epochs``, or when that is null, the recipe's epochs times ``epoch_scale``."""
+    epochs = _int(_cfg_get(cfg, "trainer.epochs"))
+    if epochs is None:
+        base = _num(_cfg_get(cfg, "recipe.epochs"))
+        scale = _num(_cfg_get(cfg, "trainer.epoch_scale"))
+        if base is not None:
+            epochs = max(1, round(base * (scale if scale is not None else 1.0)))
+    return epochs
+
+
+def _name(v: Any) -> Any:
+    """A config entry that is a whole Hydra group node (``{"name": ...}``) stands for its name."""
+    return v.get("name") if isinstance(v, dict) else v
 
 
 def _iso_order(s: str) -> float:
@@ -460,7 +476,11 @@ def findings(rows: list[Row], info: GroupInfo) -> list[str]:
     by = {v: [r for r in rows if r.verdict == v] for v in (GAIN, HURT, NOISE, FEW, MISSING,
                                                             NO_PARENT)}
     out = []
-    if by[GAIN]:
+    judged = sum(len(by[v]) for v in (GAIN, HURT, NOISE))
+    if not judged:
+        out.append("No change can be judged yet: no step has a completed parent and at least 2 "
+                   "seeds on both sides.")
+    elif by[GAIN]:
         out.append(f"The data supports a gain at {len(by[GAIN])} step(s), whose 95% interval "
                    f"lies above 0: {_rung_list(by[GAIN])}.")
     else:
@@ -468,7 +488,7 @@ def findings(rows: list[Row], info: GroupInfo) -> list[str]:
     if by[HURT]:
         out.append(f"{len(by[HURT])} step(s) hurt, with the 95% interval below 0: "
                    f"{_rung_list(by[HURT])}.")
-    else:
+    elif judged:
         out.append("No step measurably hurts: no change has a 95% interval below 0.")
     if by[NOISE]:
         out.append(f"{len(by[NOISE])} step(s) are within seed noise (interval contains 0), so "
@@ -492,7 +512,6 @@ def findings(rows: list[Row], info: GroupInfo) -> list[str]:
              f"in the paper")
         s += f" and {_rung_list(disagree, False)} the opposite way." if disagree else "."
         out.append(s)
-    judged = sum(len(by[v]) for v in (GAIN, HURT, NOISE))
     if judged:
         out.append(f"These are {judged} separate 95% intervals with no correction for multiple "
                    "comparisons, so about one step in twenty with no real effect will still look "
@@ -618,9 +637,9 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
                  else "#8e44ad", markeredgewidth=1.3, ecolor="#8e44ad", elinewidth=1,
                  capsize=2, zorder=5)
     if two_panels:
-        axp.set_xlim(paper.min() - 0.35, paper.max() + 0.9)
-        for yi, p in zip(y, paper):
-            axp.text(p + 0.2, yi, f"{p:.2f}", va="center", ha="left", fontsize=7.5,
+        axp.set_xlim(paper.min() - 0.35, paper.max() + 1.25)
+        for yi, p, ps in zip(y, paper, paper_std):
+            axp.text(p + max(ps, 0.08) + 0.15, yi, f"{p:.2f}", va="center", ha="left", fontsize=7.5,
                      color="#8e44ad")
         axp.set_title("paper, ImageNet-1K 224 px, 300 ep\n(Table 10; own scale)", fontsize=9.5)
         axp.set_xlabel("paper top-1 (%)")

@@ -135,8 +135,10 @@ class TrainerConfig:
     max_steps_per_epoch: Optional[int] = None  # cap for smoke tests
     log_every: int = 50  # optimizer steps between host syncs for metrics
     eval_ema: bool = True  # when recipe.ema: also evaluate the EMA weights
-    progress: bool = True
+    progress: bool = True  # a progress bar per epoch (only on a terminal)
     deterministic: bool = False
+    checkpoint_every_steps: int = 0  # also checkpoint mid-epoch every N optimizer steps (0: off)
+    sync_batchnorm: bool = False  # SyncBatchNorm for the BatchNorm rungs under torchrun
 
     def __post_init__(self) -> None:
         _choice("trainer.precision", self.precision, PRECISIONS)
@@ -149,6 +151,7 @@ class TrainerConfig:
             _positive("trainer.grad_accum_steps", self.grad_accum_steps)
         if self.epochs is not None:
             _positive("trainer.epochs", self.epochs)
+        _positive("trainer.checkpoint_every_steps", self.checkpoint_every_steps, allow_zero=True)
         if self.max_steps_per_epoch is not None:
             _positive("trainer.max_steps_per_epoch", self.max_steps_per_epoch)
 

@@ -36,6 +36,7 @@ DEMO = {
     "kernel9": [75.0, 75.3, 74.9],  # side branch vs kernel7: within noise
     "kernel11": [74.0, 74.1, 74.2],  # side branch vs kernel7: hurt
     "gelu": [75.5, 75.6, 75.7],  # vs kernel7 (not kernel11): gain
+    "fewer_activations": [75.6, 75.7, 75.8],  # +0.1, interval just below 0: within noise
 }
 
 
@@ -153,11 +154,11 @@ def test_full_table_numbers(demo_dir, tmp_path):
         else:
             assert rows[rung]["std"] == ""
 
-    # recipe: clear gain, df = 4 -> t = 2.776
+    # recipe: clear gain; Welch df = 2.94, rounded down to 2 -> t = 4.303
     r = rows["recipe"]
-    assert r["verdict"] == "gain" and r["df"] == "4"
+    assert r["verdict"] == "gain" and r["df"] == "2"
     assert fnum(r["delta"]) == pytest.approx(1.9, abs=1e-4)
-    lo, hi = welch_expected(DEMO["recipe"], DEMO["resnet50"], 2.776)
+    lo, hi = welch_expected(DEMO["recipe"], DEMO["resnet50"], 4.303)
     assert (fnum(r["ci_low"]), fnum(r["ci_high"])) == pytest.approx((lo, hi), abs=1e-4)
     assert fnum(r["ci_low"]) > 0
     assert fnum(r["paper_delta"]) == pytest.approx(PAPER["recipe"] - PAPER["resnet50"])
@@ -191,7 +192,16 @@ def test_full_table_numbers(demo_dir, tmp_path):
         assert fnum(rows[rung]["paper_delta"]) == pytest.approx(PAPER[rung] - PAPER["kernel7"])
     assert fnum(rows["kernel11"]["ci_high"]) < 0
     assert fnum(rows["gelu"]["ci_low"]) > 0
-    assert rows["fewer_activations"]["verdict"] == "missing"
+    fa = rows["fewer_activations"]
+    assert fa["verdict"] == "within noise"
+    assert -0.2 < fnum(fa["ci_low"]) < 0 < fnum(fa["ci_high"])
+    assert rows["fewer_norms"]["verdict"] == "missing"
+    # the verdict is exactly the interval's position relative to 0, on every row
+    for row in rows.values():
+        if row["ci_low"]:
+            lo, hi = fnum(row["ci_low"]), fnum(row["ci_high"])
+            assert lo <= fnum(row["delta"]) <= hi
+            assert row["verdict"] == ("gain" if lo > 0 else "hurt" if hi < 0 else "within noise")
 
     # params (M), GFLOPs and img/s: means over the completed seeds
     assert fnum(rows["recipe"]["params_m"]) == pytest.approx(25.0)
@@ -277,8 +287,11 @@ def test_milestone_view(demo_dir, tmp_path):
         assert rows[name]["parent"] == prev
         assert fnum(rows[name]["paper_delta"]) == pytest.approx(PAPER[name] - PAPER[prev])
     # patchify is now measured against recipe (stage_ratio, not a milestone, is skipped)
-    assert rows["patchify"]["verdict"] == "within noise"
-    assert fnum(rows["patchify"]["delta"]) == pytest.approx(73.5 - 72.1, abs=1e-4)
+    p = rows["patchify"]
+    assert p["verdict"] == "gain" and p["df"] == "2"
+    assert fnum(p["delta"]) == pytest.approx(73.5 - 72.1, abs=1e-4)
+    lo, hi = welch_expected(DEMO["patchify"], DEMO["recipe"], 4.303)
+    assert (fnum(p["ci_low"]), fnum(p["ci_high"])) == pytest.approx((lo, hi), abs=1e-4)
     assert rows["width"]["verdict"] == "within noise"  # vs patchify now, not depthwise_conv
     assert rows["kernel7"]["verdict"] == "gain"  # vs inverted_bottleneck
     assert rows["separate_downsampling"]["verdict"] == "missing"
@@ -360,6 +373,33 @@ def test_wandb_config_lookup_nested_or_flat():
     assert report._cfg_get({"data": {}}, "data.name") is None
 
 
+def test_wandb_run_to_result():
+    """The conversion of one W&B run (plain data standing in for the API's run object)."""
+    from types import SimpleNamespace
+
+    def run(id_, state, seed, top1, **summary):
+        return SimpleNamespace(
+            id=id_, state=state, created_at="2026-01-02T03:04:05Z",
+            summary={"top1": top1, "params": 28e6, "gflops": 4.46, "train_img_per_s": 900.0,
+                     **summary},
+            config={"rung": "micro", "seed": seed, "experiment": "imagenette64",
+                    "data": {"name": "imagenette", "image_size": 64},
+                    "trainer": {"epochs": 40}, "recipe": {"name": "modern", "lr": 4e-3}})
+
+    ok = report._from_wandb_run(run("a1", "finished", 0, 88.5), "ent/proj")
+    assert (ok.rung, ok.seed, ok.status, ok.metrics["top1"]) == (
+        "separate_downsampling", 0, "completed", 88.5)  # milestone alias resolved
+    assert ok.group_key == ("imagenette", 64, "imagenette64") and ok.epochs == 40
+    assert ok.recipe == "modern" and ok.gflops == 4.46 and ok.source == "wandb:ent/proj/a1"
+    bad = report._from_wandb_run(run("b2", "crashed", 1, None), "ent/proj")
+    assert bad.status == "failed" and "crashed" in bad.error
+    assert report._from_wandb_run(run("c3", "running", 2, None), "ent/proj") is None
+    derived = run("d4", "finished", 3, 80.0)
+    derived.config.update(trainer={"epochs": None, "epoch_scale": 0.1},
+                          recipe={"name": "modern", "epochs": 300})
+    assert report._from_wandb_run(derived, "ent/proj").epochs == 30
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -390,16 +430,17 @@ def test_script_argument_errors(tmp_path):
     assert e.value.code == 2
 
 
-def test_wandb_unreachable_is_one_sentence_not_a_traceback(tmp_path):
-    env = _env(WANDB_MODE="offline", WANDB_BASE_URL="http://127.0.0.1:9",
-               WANDB_API_KEY="x" * 40, WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path))
+def _run_wandb_cli(tmp_path: Path, env: dict[str, str], timeout: float):
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "roadmap.py"), "--wandb", "ent/proj",
              "--group", "g1", "--out", str(tmp_path / "w")],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        pytest.skip("the W&B client kept retrying past 90 s here")
+        pytest.skip(f"the W&B client kept retrying past {timeout} s here")
+
+
+def _assert_one_sentence_error(proc, tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     msg = proc.stderr.strip().splitlines()[-1]
@@ -407,3 +448,17 @@ def test_wandb_unreachable_is_one_sentence_not_a_traceback(tmp_path):
                           "'ent/proj'")
     assert msg.endswith("or pass a local RESULTS_DIR instead.")
     assert not (tmp_path / "w").exists()
+
+
+def test_wandb_without_credentials_is_one_sentence_not_a_traceback(tmp_path):
+    env = {k: v for k, v in _env().items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "netrc"), WANDB_MODE="offline",
+               WANDB_BASE_URL="http://127.0.0.1:9", WANDB_CONFIG_DIR=str(tmp_path))
+    _assert_one_sentence_error(_run_wandb_cli(tmp_path, env, 60), tmp_path)
+
+
+@pytest.mark.slow  # waits for the W&B client's request timeout (about 20 s)
+def test_wandb_unreachable_is_one_sentence_not_a_traceback(tmp_path):
+    env = _env(WANDB_MODE="offline", WANDB_BASE_URL="http://127.0.0.1:9",
+               WANDB_API_KEY="x" * 40, WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path))
+    _assert_one_sentence_error(_run_wandb_cli(tmp_path, env, 90), tmp_path)

@@ -1,0 +1,131 @@
+"""Experiment tracking behind one small interface: ``log(metrics, epoch)``, ``summary(...)``,
+``finish()``. The trainer never imports wandb; this module does, lazily.
+
+W&B never stops or delays training: ``mode=auto`` goes online only with an API key *and* a W&B
+host that answers within a couple of seconds, otherwise offline at once; any W&B error is
+reported once and tracking continues as a no-op.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+from ladder.schema import LoggerConfig
+
+
+class Tracker:
+    """No-op tracker (``logger=none``, non-zero ranks, or after a W&B failure)."""
+
+    run_id: str | None = None
+    run_dir: str | None = None
+    mode: str = "none"
+
+    def log(self, metrics: dict[str, Any], epoch: int) -> None:
+        pass
+
+    def summary(self, values: dict[str, Any]) -> None:
+        pass
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
+
+
+def _has_api_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = os.path.expanduser("~/.netrc")
+    try:
+        return "api.wandb.ai" in open(netrc).read()
+    except OSError:
+        return False
+
+
+def _host_reachable(timeout: float = 2.0) -> bool:
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    host, port = url.hostname or "api.wandb.ai", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_mode(mode: str) -> str:
+    """auto -> online when a key and the network are there, else offline (no waiting)."""
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled", "online"):
+        return os.environ["WANDB_MODE"]
+    if mode != "auto":
+        return mode
+    return "online" if _has_api_key() and _host_reachable() else "offline"
+
+
+class WandbTracker(Tracker):
+    def __init__(self, cfg: LoggerConfig, *, name: str, group: str | None, config: dict,
+                 run_dir: str, run_id: str | None, tags: list[str]):
+        import wandb
+
+        self._wandb = wandb
+        self.mode = resolve_mode(cfg.mode)
+        os.makedirs(run_dir, exist_ok=True)
+        self.run = wandb.init(
+            project=cfg.project, entity=cfg.entity, group=group, name=name,
+            job_type=cfg.job_type, tags=tags, config=config, dir=run_dir, mode=self.mode,
+            id=run_id, resume="allow" if run_id else None, reinit="finish_previous",
+            settings=wandb.Settings(init_timeout=30, silent=True, console="off"))
+        self.run_id = self.run.id
+        self.run_dir = self.run.dir
+        # Every per-epoch metric is plotted against the epoch, not W&B's internal step.
+        self.run.define_metric("epoch")
+        self.run.define_metric("*", step_metric="epoch")
+
+    def log(self, metrics: dict[str, Any], epoch: int) -> None:
+        self.run.log({"epoch": epoch, **metrics})
+
+    def summary(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            self.run.summary[key] = value
+
+    def finish(self, exit_code: int = 0) -> None:
+        self.run.finish(exit_code=exit_code)
+
+
+class SafeTracker(Tracker):
+    """Wraps a tracker so its errors are reported once and never reach the training loop."""
+
+    def __init__(self, inner: Tracker):
+        self.inner = inner
+        self.run_id, self.run_dir, self.mode = inner.run_id, inner.run_dir, inner.mode
+
+    def _call(self, fn, *args) -> None:
+        if self.inner is None:
+            return
+        try:
+            fn(*args)
+        except Exception as err:  # a tracker must not stop training
+            print(f"[ladder] W&B error, tracking stops for this run: {type(err).__name__}: {err}",
+                  file=sys.stderr, flush=True)
+            self.inner = None
+
+    def log(self, metrics, epoch):
+        self._call(lambda: self.inner.log(metrics, epoch))
+
+    def summary(self, values):
+        self._call(lambda: self.inner.summary(values))
+
+    def finish(self, exit_code: int = 0):
+        self._call(lambda: self.inner.finish(exit_code))
+
+
+def create_tracker(cfg: LoggerConfig, **kwargs) -> Tracker:
+    """The configured tracker; a W&B start-up failure falls back to no tracking, with a note."""
+    if cfg.name == "none" or cfg.mode == "disabled":
+        return Tracker()
+    try:
+        return SafeTracker(WandbTracker(cfg, **kwargs))
+    except Exception as err:
+        print(f"[ladder] W&B could not start ({type(err).__name__}: {err}); training continues "
+              f"without it (results are still written to result.json)", file=sys.stderr, flush=True)
+        return Tracker()

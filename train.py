@@ -1,0 +1,56 @@
+"""Train one rung of the ladder: ``python train.py +rung=<rung or milestone>``.
+
+Thin Hydra entry point: compose the config, convert it once to typed objects, hand it to
+``ladder.trainer.train``. See README.md for presets, sweeps and clusters.
+"""
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+import ladder.conf_store  # noqa: F401  (registers the schema)
+from ladder import rungs
+from ladder.config import ConfigError
+from ladder.data import DataError
+from ladder.trainer import PREEMPTED_EXIT_CODE, Preempted, train
+
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    try:
+        if OmegaConf.is_missing(cfg, "rung"):
+            raise ConfigError("no rung chosen: run `python train.py +rung=<name>`; valid names: "
+                              + ", ".join(rungs.valid_names()))
+        typed = OmegaConf.to_object(cfg)  # validates every value, naming the key
+    except (ConfigError, MissingMandatoryValue) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    command = "python train.py " + " ".join(hc.overrides.task)
+    group = hc.sweep.dir.rstrip("/").split("/")[-1] if multirun else None
+    try:
+        result = train(typed, hc.runtime.output_dir, command=command, sweep_group=group)
+    except Preempted:
+        sys.exit(PREEMPTED_EXIT_CODE)
+    except (ConfigError, DataError) as err:  # bad input: one sentence, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        if multirun:
+            return None  # recorded in this job's result.json; the other jobs go on
+        sys.exit(2)
+    except Exception as err:
+        if multirun:  # recorded in result.json; one job's failure loses none of the others'
+            print(f"[ladder] job {typed.rung} seed {typed.seed} failed: {type(err).__name__}: "
+                  f"{err}", file=sys.stderr)
+            return None
+        raise
+    return result["metrics"]["top1"]
+
+
+if __name__ == "__main__":
+    main()
