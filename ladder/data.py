@@ -31,7 +31,7 @@ def default_cache_dir() -> Path:
 
 
 # ----------------------------------------------------------------------------- demo data
-DEMO_VERSION = "demo-v1"
+DEMO_VERSION = "demo-v2"
 DEMO_STORE_SIZE = 64  # stored resolution; transforms resize to data.image_size
 DEMO_CLASSES = ("circle", "square", "triangle", "ring", "cross", "hstripes", "vstripes",
                 "checker", "diamond", "dots")
@@ -44,13 +44,13 @@ def _demo_image(label: int, rng: np.random.Generator, size: int = DEMO_STORE_SIZ
     s = size
     bg = rng.integers(0, 256, 3)
     fg = rng.integers(0, 256, 3)
-    while np.abs(fg.astype(int) - bg.astype(int)).sum() < 120:  # keep the shape visible
+    while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:  # keep the shape visible
         fg = rng.integers(0, 256, 3)
     # low-frequency background: a coarse random grid upsampled
-    coarse = rng.normal(0, 30, (4, 4, 3)) + bg
+    coarse = rng.normal(0, 15, (4, 4, 3)) + bg
     img = Image.fromarray(np.clip(coarse, 0, 255).astype(np.uint8)).resize((s, s), Image.BILINEAR)
     draw = ImageDraw.Draw(img)
-    r = rng.uniform(0.18, 0.38) * s
+    r = rng.uniform(0.25, 0.42) * s
     cx, cy = rng.uniform(r, s - r, 2)
     box = [cx - r, cy - r, cx + r, cy + r]
     col = tuple(int(c) for c in fg)
@@ -87,8 +87,8 @@ def _demo_image(label: int, rng: np.random.Generator, size: int = DEMO_STORE_SIZ
         inside = (np.abs(xx - cx) < r) & (np.abs(yy - cy) < r)
         patch[mask & inside] = fg
         img = Image.fromarray(patch)
-    img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.0, 1.2))))
-    arr = np.asarray(img).astype(np.float32) + rng.normal(0, 18, (s, s, 3))
+    img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.0, 0.8))))
+    arr = np.asarray(img).astype(np.float32) + rng.normal(0, 10, (s, s, 3))
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 

@@ -51,8 +51,10 @@ def make_budget(recipe: RecipeConfig, trainer: TrainerConfig, world_size: int = 
     else:
         epochs = max(1, math.ceil(recipe.epochs * trainer.epoch_scale - 1e-9))
     scale = epochs / recipe.epochs
+    ratio = global_batch / recipe.lr_ref_batch
+    lr = recipe.lr * {"linear": ratio, "sqrt": math.sqrt(ratio), "none": 1.0}[trainer.lr_scaling]
     return Budget(global_batch=global_batch, per_device_batch=per_device, accum_steps=accum,
-                  lr=recipe.lr * global_batch / recipe.lr_ref_batch, epochs=epochs,
+                  lr=lr, epochs=epochs,
                   warmup_epochs=recipe.warmup_epochs * scale,
                   step_epochs=recipe.step_epochs * scale)
 

@@ -129,6 +129,10 @@ class TrainerConfig:
     # Effective (global) batch; null: the recipe's own (4096 / 256). Scaled-down presets set a
     # smaller one; the lr follows it linearly.
     global_batch: Optional[int] = None
+    # How recipe.lr (given per recipe.lr_ref_batch) follows the effective batch: linear (the
+    # paper's rule, the default), sqrt, or none (use recipe.lr as given). At the paper's batch
+    # all three agree; small-budget proxies far below it may pick another, documented.
+    lr_scaling: str = "linear"
     grad_accum_steps: Optional[int] = None  # null: derived from recipe.batch_size
     epochs: Optional[int] = None  # null: recipe.epochs * epoch_scale
     epoch_scale: float = 1.0
@@ -143,6 +147,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         _choice("trainer.precision", self.precision, PRECISIONS)
         _positive("trainer.batch_size", self.batch_size)
+        _choice("trainer.lr_scaling", self.lr_scaling, ("linear", "sqrt", "none"))
         _positive("trainer.epoch_scale", self.epoch_scale)
         _positive("trainer.log_every", self.log_every)
         if self.global_batch is not None:

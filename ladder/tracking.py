@@ -54,12 +54,19 @@ def _host_reachable(timeout: float = 2.0) -> bool:
 
 
 def resolve_mode(mode: str) -> str:
-    """auto -> online when a key and the network are there, else offline (no waiting)."""
-    if os.environ.get("WANDB_MODE") in ("offline", "disabled", "online"):
-        return os.environ["WANDB_MODE"]
-    if mode != "auto":
-        return mode
-    return "online" if _has_api_key() and _host_reachable() else "offline"
+    """auto -> online when a key and the network are there, else offline. Online (asked for in
+    the config or WANDB_MODE) with an unreachable W&B host also falls back to offline at once,
+    with a note, rather than letting wandb.init wait out its timeout."""
+    env = os.environ.get("WANDB_MODE")
+    if env in ("offline", "disabled", "online", "dryrun"):
+        mode = "offline" if env == "dryrun" else env
+    if mode == "auto":
+        return "online" if _has_api_key() and _host_reachable() else "offline"
+    if mode == "online" and not _host_reachable():
+        print("[ladder] W&B host unreachable: logging offline instead (sync later with "
+              "`wandb sync`)", file=sys.stderr, flush=True)
+        return "offline"
+    return mode
 
 
 class WandbTracker(Tracker):

@@ -116,6 +116,7 @@ class Trainer:
         self.result_path = self.out / "result.json"
         self.tracker: Tracker = Tracker()
         self.stop = StopFlag()
+        self.history: list[dict] = []
 
     # -- setup ---------------------------------------------------------------
     def setup(self) -> None:
@@ -176,7 +177,6 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.step = 0  # completed optimizer steps
         self.batch_in_epoch = 0  # micro-batches consumed in the current epoch
-        self.history: list[dict] = []
         self.epoch_loss = torch.zeros((), device=self.device, dtype=torch.float64)
         self.epoch_seen = 0
         self.wandb_id: str | None = None
@@ -444,8 +444,7 @@ class Trainer:
         })
         if self.is_main:
             write_json(self.result_path, result)
-            self.tracker.summary({**{f"final_{k}": v for k, v in metrics.items() if v is not None},
-                                  **{k: v for k, v in metrics.items() if v is not None},
+            self.tracker.summary({**{k: v for k, v in metrics.items() if v is not None},
                                   "params": result["params"], "gflops": result["gflops"],
                                   "train_img_per_s": result["train_img_per_s"],
                                   "wall_time_s": result["wall_time_s"]})
