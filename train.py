@@ -17,7 +17,8 @@ import ladder.conf_store  # noqa: F401  (registers the schema)
 from ladder import rungs
 from ladder.config import ConfigError
 from ladder.data import DataError
-from ladder.trainer import PREEMPTED_EXIT_CODE, Preempted, train
+from ladder.checkpoint import CheckpointError
+from ladder.trainer import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted, train
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
@@ -38,11 +39,12 @@ def main(cfg: DictConfig) -> float | None:
         result = train(typed, hc.runtime.output_dir, command=command, sweep_group=group)
     except Preempted:
         sys.exit(PREEMPTED_EXIT_CODE)
-    except (ConfigError, DataError) as err:  # bad input: one sentence, no traceback
+    except (ConfigError, DataError, CheckpointError, NonFiniteLoss) as err:
+        # bad input or a diverged run: one sentence, no traceback
         print(f"error: {err}", file=sys.stderr)
         if multirun:
             return None  # recorded in this job's result.json; the other jobs go on
-        sys.exit(2)
+        sys.exit(1 if isinstance(err, NonFiniteLoss) else 2)
     except Exception as err:
         if multirun:  # recorded in result.json; one job's failure loses none of the others'
             print(f"[ladder] job {typed.rung} seed {typed.seed} failed: {type(err).__name__}: "

@@ -47,9 +47,43 @@ def _atomic(path: Path, write) -> None:
                               f"if any, is intact)") from None
 
 
-def save(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` atomically."""
-    _atomic(Path(path), lambda f: torch.save(state, f))
+def previous_path(path: Path) -> Path:
+    """Where the checkpoint before ``path`` is kept (``last.pt`` -> ``prev.pt``)."""
+    return Path(path).with_name("prev" + Path(path).suffix)
+
+
+def save(state: dict[str, Any], path: Path, keep_previous: bool = True) -> None:
+    """Write ``state`` to ``path`` atomically; the file it replaces is kept as ``prev.pt``,
+    so even a checkpoint that is later found corrupt has a fallback."""
+    path = Path(path)
+
+    def write(f) -> None:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+        if keep_previous and path.exists():  # rotate only once the new data is on disk
+            os.replace(path, previous_path(path))
+
+    _atomic(path, write)
+
+
+def load_latest(path: Path, map_location: str | torch.device = "cpu",
+                warn=print) -> tuple[dict[str, Any], Path]:
+    """Load ``path``, or, if it is missing or corrupt, the previous checkpoint beside it.
+
+    Returns (state, the file it came from). Fails naming every file tried."""
+    path = Path(path)
+    errors = []
+    for candidate in (path, previous_path(path)):
+        if not candidate.exists():
+            continue
+        try:
+            return load(candidate, map_location), candidate
+        except CheckpointError as err:
+            errors.append(str(err))
+            warn(f"[ladder] warning: {err}; trying the previous checkpoint")
+    raise CheckpointError("no usable checkpoint: " + "; ".join(errors) if errors
+                          else f"no checkpoint at {path}")
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -58,7 +92,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise CheckpointError(f"checkpoint {path} is unreadable or corrupt "
-                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+                              f"({type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]})") from None
 
 
 def rng_state() -> dict[str, Any]:

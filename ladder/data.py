@@ -286,10 +286,19 @@ class SeededDataset(Dataset):
     def __getitem__(self, item):
         epoch, index = item if isinstance(item, tuple) else (0, item)
         s = (self.seed * 1_000_003 + epoch) * 10_000_019 + index
+        in_main = torch.utils.data.get_worker_info() is None
+        if in_main:  # num_workers=0: leave the training process's own generators untouched
+            saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
         random.seed(s)
         np.random.seed(s % 2**32)
         torch.manual_seed(s)
-        return self.dataset[index]
+        try:
+            return self.dataset[index]
+        finally:
+            if in_main:
+                random.setstate(saved[0])
+                np.random.set_state(saved[1])
+                torch.set_rng_state(saved[2])
 
 
 @dataclass
@@ -340,7 +349,11 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
                         f"optimizer step ({batch_size} x {accum_steps} accumulation x {world_size} "
                         f"ranks): lower trainer.batch_size or trainer.global_batch")
     workers = data.num_workers
-    common = dict(num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0)
+    # Each loader draws its workers' base seed from its own generator, not the global torch
+    # RNG, so creating an iterator (a resumed run creates one more) never shifts drop path or
+    # other global draws; sample augmentation is seeded per (seed, epoch, index) anyway.
+    common = dict(num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
+                  generator=torch.Generator().manual_seed(seed))
     sampler = EpochSampler(len(train), seed, rank, world_size, step_samples)
     train_loader = DataLoader(SeededDataset(train, seed), batch_size, sampler=sampler,
                               drop_last=True, **common)

@@ -142,6 +142,7 @@ class TrainerConfig:
     progress: bool = True  # a progress bar per epoch (only on a terminal)
     deterministic: bool = False
     checkpoint_every_steps: int = 0  # also checkpoint mid-epoch every N optimizer steps (0: off)
+    resume: Optional[str] = None  # a checkpoint to start from; null: the run dir's own, if any
     sync_batchnorm: bool = False  # SyncBatchNorm for the BatchNorm rungs under torchrun
 
     def __post_init__(self) -> None:

@@ -117,6 +117,10 @@ class Trainer:
         self.tracker: Tracker = Tracker()
         self.stop = StopFlag()
         self.history: list[dict] = []
+        # Fault injection for the fault tests (tests/test_faults.py): die (SIGKILL) or be asked
+        # to stop (SIGTERM) right after a given optimizer step.
+        self.fault_kill_at = int(os.environ.get("LADDER_FAULT_KILL_AT_STEP", -1))
+        self.fault_term_at = int(os.environ.get("LADDER_FAULT_SIGTERM_AT_STEP", -1))
 
     # -- setup ---------------------------------------------------------------
     def setup(self) -> None:
@@ -213,8 +217,11 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
 
-    def load_checkpoint(self, path: Path) -> None:
-        state = ckpt.load(path, map_location=self.device)
+    def load_checkpoint(self, path: Path) -> Path:
+        """Restore everything from ``path`` (or the previous checkpoint if it is corrupt)."""
+        state, path = ckpt.load_latest(
+            path, map_location=self.device,
+            warn=lambda msg: print(msg, file=sys.stderr, flush=True) if self.is_main else None)
         if state.get("rung") != self.rung.name:
             raise ckpt.CheckpointError(f"checkpoint {path} belongs to rung {state.get('rung')!r}, "
                                        f"not {self.rung.name!r}")
@@ -234,6 +241,7 @@ class Trainer:
         ckpt.set_rng_state(state["rng"])
         if self.rank:  # rank 0's global RNG state was saved; offset like a fresh start
             torch.manual_seed(self.cfg.seed + self.rank + 7919 * (self.step + 1))
+        return path
 
     # -- loop ----------------------------------------------------------------
     def autocast(self):
@@ -301,6 +309,10 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update(self.model, step=self.step)
             self.step += 1
+            if self.step == self.fault_kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if self.step == self.fault_term_at:
+                os.kill(os.getpid(), signal.SIGTERM)
             boundary = self.batch_in_epoch == total_batches
             every = cfg.trainer.checkpoint_every_steps
             want_ckpt = bool(every) and self.step % every == 0 and not boundary
@@ -380,14 +392,16 @@ class Trainer:
         self.t0 = time.time()
         self.setup()
         self.params = count_params(self.model)
-        resumed = False
-        if self.ckpt_path.exists():
-            self.load_checkpoint(self.ckpt_path)
-            resumed = True
+        resumed = None
+        source = Path(self.cfg.trainer.resume) if self.cfg.trainer.resume else self.ckpt_path
+        if self.cfg.trainer.resume and not source.exists():
+            raise ckpt.CheckpointError(f"trainer.resume={source} does not exist")
+        if source.exists() or ckpt.previous_path(source).exists():
+            resumed = self.load_checkpoint(source)
         if self.is_main:
             print(self.banner(), flush=True)
             if resumed:
-                print(f"[ladder] resumed from {self.ckpt_path} at epoch {self.epoch}, "
+                print(f"[ladder] resumed from {resumed} at epoch {self.epoch}, "
                       f"step {self.step}", flush=True)
             self.tracker = create_tracker(
                 self.cfg.logger, name=self.rung.name, group=self.cfg.logger.group or self.sweep_group,
