@@ -6,6 +6,7 @@ Used by ``ladder.inspect``, the timm registry and the tests. The training entry 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Iterator, Sequence
 
 from hydra import compose, initialize_config_dir
@@ -51,11 +52,16 @@ def compose_config(rung: str | None, overrides: Sequence[str] = (),
                        return_hydra_config=return_hydra_config)
 
 
+@lru_cache(maxsize=None)
+def _paper_scale_fields(rung: str) -> tuple:
+    cfg = compose_config(rung, ["preset=imagenet", "data.root=unused"])
+    return tuple(OmegaConf.to_container(cfg.model, resolve=True).items())
+
+
 def rung_net_config(rung: str, **changes) -> NetConfig:
     """The rung's NetConfig at the paper's scale (width multiplier 1, stem stride 4, 1000
-    classes); keyword arguments change fields (e.g. ``num_classes=10``)."""
-    cfg = compose_config(rung, ["preset=imagenet", "data.root=unused"])
-    model = OmegaConf.to_container(cfg.model, resolve=True)
+    classes); keyword arguments change fields (e.g. ``num_classes=10``). Composed once per rung."""
+    model = {k: (list(v) if isinstance(v, list) else v) for k, v in _paper_scale_fields(rung)}
     model.update(changes)
     return NetConfig(**model)
 

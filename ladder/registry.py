@@ -5,19 +5,16 @@ train and benchmark scripts see exactly the network ``train.py +rung=<rung>`` tr
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 from timm.models import register_model
 
 from ladder import rungs
 from ladder.model import LadderNet
 
 
-@lru_cache(maxsize=None)
-def _rung_fields(name: str) -> tuple:
+def _rung_fields(name: str) -> dict:
     from ladder.compose import rung_net_config  # Hydra only when a model is built
 
-    return tuple(sorted(rung_net_config(name).to_dict().items()))
+    return rung_net_config(name).to_dict()
 
 
 def _make_entrypoint(name: str):
@@ -27,7 +24,7 @@ def _make_entrypoint(name: str):
                              f"`python train.py +rung={name}`")
         from ladder.config import NetConfig
 
-        fields = dict(_rung_fields(name))
+        fields = _rung_fields(name)
         for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
             kwargs.pop(key, None)
         if "in_chans" in kwargs:

@@ -117,6 +117,15 @@ def test_every_rung_trains_tiny(name):
         assert torch.isfinite(p.grad).all(), f"{name}: {pname} has a non-finite gradient"
 
 
+@pytest.mark.parametrize("image_size,stem_stride", [(32, 4), (32, 2), (64, 4), (64, 2)])
+def test_low_resolution_inputs_work_for_every_rung(image_size, stem_stride):
+    for name in rungs.RUNG_NAMES:
+        cfg = rung_net_config(name, num_classes=3, width_multiplier=0.0625, stem_stride=stem_stride)
+        with torch.no_grad():
+            out = LadderNet(cfg).eval()(torch.randn(1, 3, image_size, image_size))
+        assert out.shape == (1, 3) and torch.isfinite(out).all(), (name, image_size, stem_stride)
+
+
 def _rung_file(name: str) -> dict:
     return OmegaConf.to_container(OmegaConf.load(RUNG_DIR / f"{name}.yaml"))
 
