@@ -5,6 +5,7 @@ Thin Hydra entry point: compose the config, convert it once to typed objects, ha
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import hydra
@@ -21,6 +22,35 @@ from ladder.checkpoint import CheckpointError
 from ladder.trainer import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted, train
 
 
+def export_submitit_dist_env() -> None:
+    """Under Hydra's submitit launcher every SLURM task runs this job function. With more than
+    one task, export torch's env:// variables (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR,
+    MASTER_PORT) from SLURM's, as torchrun would; submitit sets none of them itself."""
+    if "SUBMITIT_EXECUTOR" not in os.environ or "RANK" in os.environ:
+        return
+    import submitit
+
+    if submitit.JobEnvironment().num_tasks > 1:
+        # The trainer picks cuda:LOCAL_RANK itself, so every GPU of the node stays visible.
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
+def requeue_if_submitit(signum: int | None) -> None:
+    """The trainer replaced submitit's handler for its time-out signal (USR1 in
+    conf/hydra/launcher/slurm.yaml) while training, and restored it on the way out. Once the
+    checkpoint is written, hand the signal to submitit, which requeues the job (on rank 0)."""
+    if "SUBMITIT_EXECUTOR" not in os.environ:
+        return
+    import signal
+
+    import submitit
+
+    sig = submitit.JobEnvironment._usr_sig()
+    handler = signal.getsignal(sig)
+    if signum == sig and callable(handler):
+        handler(sig, None)
+
+
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
@@ -35,9 +65,11 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(2)
     command = "python train.py " + " ".join(hc.overrides.task)
     group = hc.sweep.dir.rstrip("/").split("/")[-1] if multirun else None
+    export_submitit_dist_env()
     try:
         result = train(typed, hc.runtime.output_dir, command=command, sweep_group=group)
-    except Preempted:
+    except Preempted as stop:
+        requeue_if_submitit(stop.signum)
         sys.exit(PREEMPTED_EXIT_CODE)
     except (ConfigError, DataError, CheckpointError, NonFiniteLoss) as err:
         # bad input or a diverged run: one sentence, no traceback

@@ -5,7 +5,6 @@ resize/center-crop eval), configured by the recipe. Nothing here imports Hydra o
 """
 from __future__ import annotations
 
-import math
 import os
 import random
 import sys
@@ -357,7 +356,7 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
     sampler = EpochSampler(len(train), seed, rank, world_size, step_samples)
     train_loader = DataLoader(SeededDataset(train, seed), batch_size, sampler=sampler,
                               drop_last=True, **common)
-    per_rank = math.ceil(len(val) / world_size)
-    shard = torch.utils.data.Subset(val, range(rank * per_rank, min(len(val), (rank + 1) * per_rank)))
+    n = len(val)  # balanced contiguous shards, none empty while n >= world_size
+    shard = torch.utils.data.Subset(val, range(rank * n // world_size, (rank + 1) * n // world_size))
     val_loader = DataLoader(shard, batch_size, shuffle=False, drop_last=False, **common)
     return Loaders(train_loader, val_loader, sampler, data.num_classes, source, len(train), len(val))

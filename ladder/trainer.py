@@ -41,7 +41,11 @@ class NonFiniteLoss(RuntimeError):
 
 
 class Preempted(Exception):
-    """Raised after a checkpoint was written on SIGTERM / SIGUSR1."""
+    """Raised after a checkpoint was written on SIGTERM / SIGUSR1 (``signum``)."""
+
+    def __init__(self, signum: int | None = None):
+        super().__init__(signum)
+        self.signum = signum
 
 
 # ----------------------------------------------------------------------------- environment
@@ -212,6 +216,8 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """Rank 0 writes; everybody waits so no rank runs ahead of a checkpoint."""
+        if self.world > 1:  # rank 0, the writer, gathers every rank's running loss sums
+            self.global_epoch_loss()
         if self.is_main:
             ckpt.save(self.state(), self.ckpt_path)
         if self.world > 1:
@@ -239,6 +245,9 @@ class Trainer:
         self.wall_before = state["wall_time_s"]
         self.train_time, self.train_images = state["train_time_s"], state["train_images"]
         ckpt.set_rng_state(state["rng"])
+        if self.rank:  # the saved loss sums are all ranks', held by rank 0
+            self.epoch_loss.zero_()
+            self.epoch_seen = 0
         if self.rank:  # rank 0's global RNG state was saved; offset like a fresh start
             torch.manual_seed(self.cfg.seed + self.rank + 7919 * (self.step + 1))
         return path
@@ -316,16 +325,18 @@ class Trainer:
             boundary = self.batch_in_epoch == total_batches
             every = cfg.trainer.checkpoint_every_steps
             want_ckpt = bool(every) and self.step % every == 0 and not boundary
-            # Host syncs only here: every log_every steps, before a checkpoint, on a signal.
-            if self.step % cfg.trainer.log_every == 0 or want_ckpt or self.stop.signum or boundary:
+            # Host syncs only here: every log_every steps, before a checkpoint, at the epoch end.
+            # These steps are the same on every rank, so the ranks agree on when to stop.
+            sync_point = self.step % cfg.trainer.log_every == 0 or want_ckpt or boundary
+            if sync_point:
                 self.check_finite(bad_step)
                 if progress is not None:
                     progress.set_postfix(loss=f"{(self.epoch_loss / max(1, self.epoch_seen)).item():.3f}")
-            if self.stop.signum:
+            if self.stop_requested(sync_point):
                 self.train_time += time.time() - t_start
                 self.train_images += images * self.world
                 self.save_checkpoint()
-                raise Preempted()
+                raise Preempted(self.stop.signum)
             if want_ckpt:
                 self.save_checkpoint()
             if not boundary:
@@ -337,6 +348,32 @@ class Trainer:
         self.train_time += time.time() - t_start
         self.train_images += images * self.world
         self.last_epoch_img_s = images * self.world / max(1e-9, time.time() - t_start)
+
+    def stop_requested(self, sync_point: bool) -> bool:
+        """Has SIGTERM/SIGUSR1 arrived? One process: checked after every step (no sync). Under
+        torchrun: agreed by all ranks (an all-reduce) at the shared sync points only, so every
+        rank checkpoints and stops after the same optimizer step, even when the signal reached
+        only some of them."""
+        if self.world == 1:
+            return self.stop.signum is not None
+        if not sync_point:
+            return False
+        flag = torch.tensor([self.stop.signum or 0], dtype=torch.int32, device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.stop.signum = self.stop.signum or int(flag.item()) or None
+        return self.stop.signum is not None
+
+    def global_epoch_loss(self) -> tuple[float, int]:
+        """(training-loss sum, images) of this epoch so far over all ranks. Afterwards rank 0
+        holds the totals and the others zero, so rank 0's checkpoint carries everyone's."""
+        if self.world == 1:
+            return self.epoch_loss.item(), self.epoch_seen
+        sums = torch.stack([self.epoch_loss, torch.full_like(self.epoch_loss, self.epoch_seen)])
+        dist.all_reduce(sums)
+        total, seen = sums[0].item(), int(sums[1].item())
+        self.epoch_loss.fill_(total if self.is_main else 0.0)
+        self.epoch_seen = seen if self.is_main else 0
+        return total, seen
 
     def check_finite(self, bad_step: torch.Tensor) -> None:
         step = int(bad_step.item())
@@ -412,10 +449,18 @@ class Trainer:
         try:
             while self.epoch < self.budget.epochs:
                 self.train_epoch()
+                loss_sum, seen = self.global_epoch_loss()
                 row = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
-                       "train_loss": (self.epoch_loss / max(1, self.epoch_seen)).item(),
-                       "img_per_s": self.last_epoch_img_s}
-                row.update(self.evaluate(self.train_module))
+                       "train_loss": loss_sum / max(1, seen), "img_per_s": self.last_epoch_img_s}
+                if self.world > 1:
+                    # Evaluate the plain module: through DDP, the first eval forward broadcasts
+                    # buffers, and a rank with an empty val shard would never join it. Use rank
+                    # 0's BatchNorm statistics (the checkpoint's) everywhere instead.
+                    for buf in self.model.buffers():
+                        dist.broadcast(buf, src=0)
+                    row.update(self.evaluate(self.model))
+                else:
+                    row.update(self.evaluate(self.train_module))
                 if self.ema is not None and self.cfg.trainer.eval_ema:
                     row["ema_top1"] = self.evaluate(self.ema.module)["top1"]
                 self.history.append(row)
