@@ -245,10 +245,11 @@ class Trainer:
         self.wall_before = state["wall_time_s"]
         self.train_time, self.train_images = state["train_time_s"], state["train_images"]
         ckpt.set_rng_state(state["rng"])
-        if self.rank:  # the saved loss sums are all ranks', held by rank 0
+        if self.rank:
+            # The saved loss sums are all ranks', held by rank 0; the saved RNG state is rank
+            # 0's, so the other ranks offset theirs as at a fresh start.
             self.epoch_loss.zero_()
             self.epoch_seen = 0
-        if self.rank:  # rank 0's global RNG state was saved; offset like a fresh start
             torch.manual_seed(self.cfg.seed + self.rank + 7919 * (self.step + 1))
         return path
 
