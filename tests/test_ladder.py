@@ -209,3 +209,22 @@ def test_invalid_field_from_the_command_line_fails_at_build():
 def test_package_exports():
     assert ladder.RUNG_NAMES[0] == "resnet50" and ladder.RUNG_NAMES[-1] == "separate_downsampling"
     assert len(ladder.RUNGS) == 17
+
+
+def test_inspect_cli_json_table_and_diff(capsys):
+    import json as json_mod
+
+    from ladder.inspect import main
+
+    assert main(["--json"]) == 0
+    rows = json_mod.loads(capsys.readouterr().out)
+    assert [r["rung"] for r in rows] == list(rungs.RUNG_NAMES)
+    assert all({"rung", "params", "gflops"} <= set(r) for r in rows)
+    assert main([]) == 0
+    table = capsys.readouterr().out
+    assert all(name in table for name in rungs.RUNG_NAMES) and "81.97" in table
+    assert main(["--diff", "kernel7", "gelu"]) == 0
+    diff = capsys.readouterr().out
+    assert "model.activation" in diff and "relu -> gelu" in diff and "kernel_size" not in diff
+    assert main(["--diff", "kernel7", "kernel13"]) == 2
+    assert "valid rungs" in capsys.readouterr().err
