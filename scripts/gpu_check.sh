@@ -7,7 +7,7 @@
 # the same run, with and without compile; it prints the short tables last. Outputs (with the
 # card's name) go to $OUT (the device tool brings them back) or results/gpu/: copy them into
 # results/ with the card named.
-# Check it on the CPU first: LADDER_GPU_CHECK_CPU=1 bash scripts/gpu_check.sh
+# Check it on the CPU first: PYTHON=.venv/bin/python LADDER_GPU_CHECK_CPU=1 bash scripts/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-results/gpu}"
@@ -15,10 +15,11 @@ mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
   # The GPU image has torch, torchvision, timm, matplotlib; Hydra travels as wheels.
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  # (PYTHON=.venv/bin/python checks this path on a dev machine.)
+  PY="${PYTHON:-python3}"
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl
   export PYTHONPATH="/tmp/site:$PWD"
-  PY=python3
 else
   python3 -m venv .venv-gpu && . .venv-gpu/bin/activate && pip install -q -e .
   PY=python
