@@ -4,11 +4,11 @@ Importing the package registers every rung (and milestone alias) as a timm model
 ``timm.create_model("ladder_width", num_classes=10, drop_path_rate=0.1)`` builds it.
 """
 from ladder.config import ConfigError, NetConfig
-from ladder.model import LadderNet, build_model, count_gmacs, count_params
+from ladder.model import LadderNet, count_gmacs, count_params
 from ladder.registry import register_timm_models
 from ladder.rungs import MILESTONES, RUNG_NAMES, RUNGS, resolve
 
 register_timm_models()
 
-__all__ = ["ConfigError", "NetConfig", "LadderNet", "build_model", "count_gmacs",
+__all__ = ["ConfigError", "NetConfig", "LadderNet", "count_gmacs",
            "count_params", "MILESTONES", "RUNG_NAMES", "RUNGS", "resolve"]

@@ -305,7 +305,6 @@ class Loaders:
     train: DataLoader
     val: DataLoader
     train_sampler: EpochSampler
-    num_classes: int
     source: str  # where the images come from, for the banner and the results
     train_size: int
     val_size: int
@@ -359,4 +358,4 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
     n = len(val)  # balanced contiguous shards, none empty while n >= world_size
     shard = torch.utils.data.Subset(val, range(rank * n // world_size, (rank + 1) * n // world_size))
     val_loader = DataLoader(shard, batch_size, shuffle=False, drop_last=False, **common)
-    return Loaders(train_loader, val_loader, sampler, data.num_classes, source, len(train), len(val))
+    return Loaders(train_loader, val_loader, sampler, source, len(train), len(val))

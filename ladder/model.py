@@ -235,8 +235,4 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def build_model(cfg: NetConfig) -> LadderNet:
-    """Build the network for a (validated) config."""
-    return LadderNet(cfg)
-
 
