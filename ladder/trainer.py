@@ -95,6 +95,9 @@ class StopFlag:
         for sig in (signal.SIGTERM, getattr(signal, "SIGUSR1", None)):
             if sig is not None:
                 self._previous[sig] = signal.signal(sig, self._handle)
+                # Restart interrupted system calls: a signal landing inside a gloo collective
+                # or a data-loader read must only set the flag, not fail the call (EINTR).
+                signal.siginterrupt(sig, False)
 
     def _handle(self, signum, frame) -> None:
         self.signum = signum
