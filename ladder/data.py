@@ -228,21 +228,6 @@ def build_transforms(data: DataConfig, recipe: RecipeConfig):
     return train, val
 
 
-def _imagenette_root(data: DataConfig) -> Path:
-    from torchvision.datasets import Imagenette
-
-    base = Path(data.root) if data.root else default_cache_dir() / "imagenette"
-    try:
-        Imagenette(str(base), split="train", size="160px", download=not (base / "imagenette2-160").exists())
-    except Exception as err:  # offline: torchvision's download fails (URLError, OSError, ...)
-        raise DataError(
-            f"could not download Imagenette to {base} ({type(err).__name__}: {err}). "
-            f"Offline? Put a copy in ImageNet layout (train/<class>/, val/<class>/) somewhere and "
-            f"run with data=imagefolder data.root=/path/to/it data.num_classes=10, or place "
-            f"torchvision's extracted imagenette2-160/ folder under {base}") from None
-    return base / "imagenette2-160"
-
-
 class EpochSampler(torch.utils.data.Sampler):
     """Deterministic, resumable, rank-sharded order: epoch e's permutation depends only on
     (seed, e); each rank takes every world_size-th index of it (a distributed sampler
@@ -308,24 +293,31 @@ class Loaders:
     source: str  # where the images come from, for the banner and the results
     train_size: int
     val_size: int
+    pipeline: str  # "device" (in memory, batched augmentation) or "loader" (per image)
 
 
-def build_datasets(data: DataConfig, recipe: RecipeConfig):
+def resolve_root(data: DataConfig) -> Path:
+    """The ImageNet-layout folder of an image-folder dataset (generated or downloaded first)."""
+    if data.name == "demo":
+        return ensure_demo_dataset(data)
+    if data.name == "imagenette":
+        from ladder.imagenette import imagenette_root
+
+        return imagenette_root(data)
+    if not data.root:
+        raise DataError(f"data.root is not set: data={data.name} needs "
+                        f"data.root=/path/with/train_and_val")
+    return Path(data.root).expanduser()
+
+
+def build_datasets(data: DataConfig, recipe: RecipeConfig, transforms=None):
     """(train dataset, val dataset, source description) for the configured data."""
-    train_tf, val_tf = build_transforms(data, recipe)
+    train_tf, val_tf = transforms or build_transforms(data, recipe)
     if data.name == "synthetic":
         return (SyntheticDataset(data.synthetic_train_size, data.image_size, data.num_classes, 0),
                 SyntheticDataset(data.synthetic_val_size, data.image_size, data.num_classes, 1),
                 "synthetic random tensors")
-    if data.name == "demo":
-        root = ensure_demo_dataset(data)
-    elif data.name == "imagenette":
-        root = _imagenette_root(data)
-    else:
-        if not data.root:
-            raise DataError(f"data.root is not set: data={data.name} needs "
-                            f"data.root=/path/with/train_and_val")
-        root = Path(data.root).expanduser()
+    root = resolve_root(data)
     classes = check_image_folder(root)
     if len(classes) != data.num_classes:
         raise DataError(f"{root} has {len(classes)} classes but data.num_classes="
@@ -335,27 +327,61 @@ def build_datasets(data: DataConfig, recipe: RecipeConfig):
     return train, val, str(root)
 
 
+def use_device_pipeline(data: DataConfig, num_images: int | None = None) -> bool:
+    """data.pipeline=device, or auto for an image folder whose uint8 copy fits the limit."""
+    if data.pipeline != "auto":
+        return data.pipeline == "device"
+    if data.name in ("synthetic", "imagenet"):
+        return False
+    return num_images is None or num_images * 3 * data.image_size ** 2 <= data.device_max_mb * 2**20
+
+
 def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum_steps: int,
-                  seed: int, rank: int = 0, world_size: int = 1, pin_memory: bool = False) -> Loaders:
+                  seed: int, rank: int = 0, world_size: int = 1, pin_memory: bool = False,
+                  device: torch.device | str = "cpu", log=print) -> Loaders:
     """Train loader (an :class:`EpochSampler`; call ``train_sampler.set_epoch`` before each
     epoch) and val loader (each rank a contiguous, non-padded shard, so every val image is
-    counted exactly once over all ranks)."""
-    train, val, source = build_datasets(data, recipe)
+    counted exactly once over all ranks). The in-memory device path
+    (:mod:`ladder.devicedata`) or the per-image loader, by ``data.pipeline``."""
+    device = torch.device(device)
+    device_path = use_device_pipeline(data) and data.name != "synthetic"
+    if device_path:
+        from ladder import devicedata as dd
+
+        transforms = (dd._train_transform(data.image_size, recipe),
+                      dd._eval_transform(data.image_size, recipe))
+        train, val, source = build_datasets(data, recipe, transforms)
+        if not use_device_pipeline(data, len(train) + len(val)):
+            device_path = False
+    if not device_path:
+        train, val, source = build_datasets(data, recipe)
     step_samples = batch_size * accum_steps
     if len(train) // world_size < step_samples:
         raise DataError(f"the training set ({len(train)} images in {source}) is smaller than one "
                         f"optimizer step ({batch_size} x {accum_steps} accumulation x {world_size} "
                         f"ranks): lower trainer.batch_size or trainer.global_batch")
+    sampler = EpochSampler(len(train), seed, rank, world_size, step_samples)
+    n = len(val)  # balanced contiguous shards, none empty while n >= world_size
+    lo, hi = rank * n // world_size, (rank + 1) * n // world_size
+    if device_path:
+        cache = default_cache_dir() / "tensors"
+        root = Path(source)
+        quiet = (lambda msg: None) if rank else log
+        xt, yt = dd.decode_folder(train, data.image_size, cache, root / "train", "train", quiet)
+        xv, yv = dd.decode_folder(val, data.image_size, cache, root / "val", "val", quiet)
+        augment = dd.BatchAugment(data.image_size, recipe, data.augment_group).to(device)
+        train_loader = dd.DeviceTrainLoader(xt.to(device), yt.to(device), sampler, batch_size,
+                                            augment, seed, rank)
+        val_loader = dd.DeviceEvalLoader(xv[lo:hi].to(device), yv[lo:hi].to(device), batch_size)
+        return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "device")
     workers = data.num_workers
     # Each loader draws its workers' base seed from its own generator, not the global torch
     # RNG, so creating an iterator (a resumed run creates one more) never shifts drop path or
     # other global draws; sample augmentation is seeded per (seed, epoch, index) anyway.
     common = dict(num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
                   generator=torch.Generator().manual_seed(seed))
-    sampler = EpochSampler(len(train), seed, rank, world_size, step_samples)
     train_loader = DataLoader(SeededDataset(train, seed), batch_size, sampler=sampler,
                               drop_last=True, **common)
-    n = len(val)  # balanced contiguous shards, none empty while n >= world_size
-    shard = torch.utils.data.Subset(val, range(rank * n // world_size, (rank + 1) * n // world_size))
+    shard = torch.utils.data.Subset(val, range(lo, hi))
     val_loader = DataLoader(shard, batch_size, shuffle=False, drop_last=False, **common)
-    return Loaders(train_loader, val_loader, sampler, source, len(train), len(val))
+    return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "loader")

@@ -17,6 +17,7 @@ SCHEDULES = ("cosine", "step")
 DATASETS = ("demo", "imagefolder", "imagenet", "imagenette", "synthetic")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 BAD_IMAGES = ("fail", "skip")
+PIPELINES = ("auto", "loader", "device")
 
 
 def _positive(key: str, value: Any, allow_zero: bool = False) -> None:
@@ -99,11 +100,18 @@ class DataConfig:
     # demo only: images per class (train / val), generated once and cached.
     train_per_class: int = 260
     val_per_class: int = 60
+    # imagenette only: the side of the cached low-resolution copy (square JPEGs).
+    store_size: int = 64
     # synthetic only: how many random samples per epoch.
     synthetic_train_size: int = 1024
     synthetic_val_size: int = 256
     bad_images: str = "fail"  # or "skip": corrupt files are counted and skipped
     num_workers: int = 2
+    # auto: the in-memory device path (ladder/devicedata.py) for image folders whose decoded
+    # uint8 copy fits in device_max_mb, else the per-image loader (timm's transforms, workers).
+    pipeline: str = "auto"
+    device_max_mb: int = 4096
+    augment_group: int = 16  # device path: rows that share one draw of RandAugment's ops
 
     def __post_init__(self) -> None:
         _choice("data.name", self.name, DATASETS)
@@ -114,6 +122,9 @@ class DataConfig:
                               f">= 16 pixels")
         _positive("data.num_classes", self.num_classes)
         _positive("data.num_workers", self.num_workers, allow_zero=True)
+        _choice("data.pipeline", self.pipeline, PIPELINES)
+        _positive("data.device_max_mb", self.device_max_mb, allow_zero=True)
+        _positive("data.augment_group", self.augment_group)
 
 
 @dataclass

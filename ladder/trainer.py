@@ -146,7 +146,8 @@ class Trainer:
         self.budget: Budget = make_budget(cfg.recipe, cfg.trainer, self.world)
         self.loaders: Loaders = build_loaders(
             cfg.data, cfg.recipe, self.budget.per_device_batch, self.budget.accum_steps, cfg.seed,
-            self.rank, self.world, pin_memory=self.device.type == "cuda")
+            self.rank, self.world, pin_memory=self.device.type == "cuda", device=self.device,
+            log=lambda msg: print(msg, flush=True))
         self.steps_per_epoch = self.loaders.train_sampler.per_rank // (
             self.budget.per_device_batch * self.budget.accum_steps)
         if cfg.trainer.max_steps_per_epoch:
@@ -416,7 +417,8 @@ class Trainer:
             f"[ladder] rung {self.rung.name} (step {rungs.index(self.rung.name)}: {self.rung.step}"
             + (f"; milestone {self.rung.milestone}" if self.rung.milestone else "") + ")",
             f"[ladder] data {c.data.name} at {c.data.image_size}px from {self.loaders.source} "
-            f"({self.loaders.train_size} train / {self.loaders.val_size} val images)",
+            f"({self.loaders.train_size} train / {self.loaders.val_size} val images; "
+            f"{self.loaders.pipeline} pipeline)",
             f"[ladder] width x{c.model.width_multiplier:g}, stem stride {c.model.stem_stride}, "
             f"{self.params / 1e6:.2f}M params; recipe {c.recipe.name}: {b.epochs} epochs "
             f"(paper {c.recipe.epochs}), batch {b.global_batch} = {b.per_device_batch} x "

@@ -123,12 +123,6 @@ def test_classes_must_match_between_splits(tmp_path):
         check_image_folder(root)
 
 
-def test_imagenette_offline_says_how_to_use_a_local_copy(tiny, tmp_path):
-    cfg = tiny("micro", "data=imagenette", f"data.root={tmp_path}", "data.image_size=32")
-    with pytest.raises(DataError, match="data=imagefolder data.root="):
-        build_datasets(cfg.data, cfg.recipe)
-
-
 # ----------------------------------------------------------------------------- W&B offline
 def test_wandb_offline_run_records_config_metrics_and_summary(tiny, tmp_path, monkeypatch):
     from wandb_records import read_records
