@@ -9,7 +9,7 @@ Hydra import.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, List
+from typing import Any, List, Optional
 
 STEMS = ("resnet", "patchify")
 SPATIAL_CONVS = ("dense", "depthwise")
@@ -72,6 +72,9 @@ class NetConfig:
         drop_path_rate: stochastic depth rate of the last block, linear in depth from 0.
         weight_init: ``kaiming`` (torchvision's ResNet init) or ``trunc_normal`` (timm's
             ConvNeXt init: std 0.02, zero bias).
+        weight_init_override: a preset's init for every rung alike (null: each rung's own
+            ``weight_init``). Rung files set ``weight_init``, and a rung's keys are merged after
+            the preset's, so a budget that needs another init for all rungs sets this instead.
         num_classes: classifier outputs.
         in_chans: input channels.
     """
@@ -94,6 +97,7 @@ class NetConfig:
     layer_scale_init: float = 0.0
     drop_path_rate: float = 0.0
     weight_init: str = "kaiming"
+    weight_init_override: Optional[str] = None
     num_classes: int = 1000
     in_chans: int = 3
 
@@ -122,6 +126,8 @@ class NetConfig:
         _choice("model.norm", self.norm, NORMS)
         _choice("model.downsample", self.downsample, DOWNSAMPLES)
         _choice("model.weight_init", self.weight_init, WEIGHT_INITS)
+        if self.weight_init_override is not None:
+            _choice("model.weight_init_override", self.weight_init_override, WEIGHT_INITS)
         if not isinstance(self.expansion, int) or self.expansion < 1:
             raise ConfigError(f"model.expansion={self.expansion!r} is not valid; allowed values: "
                               f"an integer >= 1")

@@ -217,7 +217,7 @@ def build_transforms(data: DataConfig, recipe: RecipeConfig):
     from timm.data import create_transform
 
     train = create_transform(
-        data.image_size, is_training=True,
+        data.image_size, is_training=True, scale=(recipe.crop_scale_min, 1.0),
         auto_augment=recipe.randaugment,
         color_jitter=recipe.color_jitter or 0.0,
         interpolation=recipe.interpolation,

@@ -118,8 +118,8 @@ class BatchAugment(torch.nn.Module):
         from kornia.augmentation import auto
 
         resample = "BICUBIC" if recipe.interpolation == "bicubic" else "BILINEAR"
-        self.crop = K.RandomResizedCrop((size, size), scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                                        resample=resample)
+        self.crop = K.RandomResizedCrop((size, size), scale=(recipe.crop_scale_min, 1.0),
+                                        ratio=(3 / 4, 4 / 3), resample=resample)
         self.flip = K.RandomHorizontalFlip()
         self.randaugment = None
         if recipe.randaugment:

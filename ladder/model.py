@@ -177,9 +177,10 @@ class LadderNet(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
+        init = self.cfg.weight_init_override or self.cfg.weight_init
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                if self.cfg.weight_init == "trunc_normal":
+                if init == "trunc_normal":
                     trunc_normal_(m.weight, std=0.02)
                     if m.bias is not None:
                         nn.init.zeros_(m.bias)

@@ -71,6 +71,7 @@ class RunResult:
     params: float | None = None
     gflops: float | None = None
     train_img_per_s: float | None = None
+    num_classes: int | None = None  # for the chance check
     source: str = ""  # file path or W&B run path, for messages
     order: float = 0.0  # later wins among duplicates (file mtime / W&B creation time)
 
@@ -108,7 +109,9 @@ def _from_record(d: dict[str, Any], source: str, order: float = 0.0) -> RunResul
         recipe=d.get("recipe"), error=d.get("error"),
         metrics={k: _num(v) for k, v in metrics.items()} if isinstance(metrics, dict) else {},
         params=_num(d.get("params")), gflops=_num(d.get("gflops")),
-        train_img_per_s=_num(d.get("train_img_per_s")), source=source, order=order)
+        train_img_per_s=_num(d.get("train_img_per_s")),
+        num_classes=_int(_cfg_get(d.get("config") or {}, "data.num_classes")),
+        source=source, order=order)
 
 
 def load_results(results_dir: str | Path) -> list[RunResult]:
@@ -676,6 +679,16 @@ def plot_group(path: Path, rows: list[Row], info: GroupInfo, metric: str, view: 
     make_figure(rows, info, metric, view).savefig(path, dpi=120)
 
 
+CHANCE_FLOOR = 2.5  # a run under this multiple of chance accuracy did not learn
+
+
+def below_chance_floor(runs: list[RunResult], metric: str = "top1") -> list[RunResult]:
+    """Completed runs whose ``metric`` ends under CHANCE_FLOOR x chance (100 / classes)."""
+    weak = [r for r in _latest_per_seed(runs) if r.num_classes and r.metrics.get(metric) is not None
+            and r.metrics[metric] < CHANCE_FLOOR * 100 / r.num_classes]
+    return sorted(weak, key=lambda r: (RUNGS.index(resolve(r.rung)), r.seed or 0))
+
+
 def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                  metric: str = "top1", source: str = "") -> list[Path]:
     """Write roadmap.md plus one (png, csv) per group into ``out_dir``; return the paths."""
@@ -724,7 +737,18 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                 later = " (a later run of this seed completed)" if (r.rung, r.seed) in ok else ""
                 md.append(f"- `{r.rung}` seed {r.seed}: {err[-1][:300]}{later} "
                           f"\u2014 `{r.source}`")
+        weak = below_chance_floor(gruns, metric)
+        if weak:
+            md += ["", f"Runs that did not learn on this budget (final {metric} under "
+                   f"{CHANCE_FLOOR:g}\u00d7 chance): a budget where a rung does not learn says "
+                   "nothing about the rung, so read its row and both steps next to it as "
+                   "unresolved:", ""]
+            md += [f"- `{r.rung}` seed {r.seed}: {r.metrics.get(metric):.2f} "
+                   f"(chance {100 / r.num_classes:.1f}) \u2014 `{r.source}`" for r in weak]
         md += ["", "Findings:", ""] + [f"- {s}" for s in findings(rows, info)]
+        if weak:
+            md.append(f"- {len(weak)} run(s) ended under {CHANCE_FLOOR:g}\u00d7 chance (listed "
+                      "above); the steps into and out of those rungs are not evidence.")
     md_path = out / "roadmap.md"
     md_path.write_text("\n".join(md) + "\n")
     return [md_path] + written

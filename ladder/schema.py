@@ -63,6 +63,7 @@ class RecipeConfig:
     random_erasing_mode: str = "pixel"
     random_erasing_count: int = 1
     interpolation: str = "bilinear"
+    crop_scale_min: float = 0.08  # random-resized crop keeps 8-100% of the image area
     eval_crop_ratio: float = 0.875  # 224/256
     ema: bool = False
     ema_decay: float = 0.9999
@@ -80,6 +81,9 @@ class RecipeConfig:
         _positive("recipe.min_lr", self.min_lr, allow_zero=True)
         for key in ("label_smoothing", "mixup", "cutmix", "random_erasing"):
             _positive(f"recipe.{key}", getattr(self, key), allow_zero=True)
+        if not 0.0 < self.crop_scale_min <= 1.0:
+            raise ConfigError(f"recipe.crop_scale_min={self.crop_scale_min!r} is not valid; "
+                              f"allowed values: 0 < scale <= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"recipe.ema_decay={self.ema_decay!r} is not valid; allowed "
                               f"values: 0 <= decay < 1")
