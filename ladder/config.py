@@ -75,6 +75,9 @@ class NetConfig:
         weight_init_override: a preset's init for every rung alike (null: each rung's own
             ``weight_init``). Rung files set ``weight_init``, and a rung's keys are merged after
             the preset's, so a budget that needs another init for all rungs sets this instead.
+        zero_init_residual: start each residual branch closed by zero-initializing its last
+            BatchNorm's weight (torchvision's ``zero_init_residual``, Goyal et al. 2017), in
+            blocks without layer scale (which closes the branch already). Off in the paper.
         num_classes: classifier outputs.
         in_chans: input channels.
     """
@@ -98,6 +101,7 @@ class NetConfig:
     drop_path_rate: float = 0.0
     weight_init: str = "kaiming"
     weight_init_override: Optional[str] = None
+    zero_init_residual: bool = False
     num_classes: int = 1000
     in_chans: int = 3
 

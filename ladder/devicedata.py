@@ -18,9 +18,11 @@ training process's own RNG (drop path, Mixup) is not touched.
 Where it differs from timm's per-image pipeline (measured in the README):
 * crops are taken from a square copy stored at ``image_size`` (short side resized, center
   cropped), not from the full-resolution source;
-* RandAugment is kornia's: its op set, ``n`` ops per group of ``augment_group`` rows (the same
-  ops for the rows of a group, random sign per row), magnitude m9 of timm's 0-10 scale mapped
-  to 27 of kornia's 0-30, no magnitude noise (timm's ``mstd0.5``) and no ``inc1`` variants;
+* RandAugment is kornia's: its op set (translate up to 10% of the side, timm's 45%), ``n``
+  draws of one op per group of ``augment_group`` rows (the same op for the rows of a group,
+  each row takes it with probability 0.5 as in timm, random sign per row), magnitude m9 of
+  timm's 0-10 scale mapped to 27 of kornia's 0-30, no magnitude noise (timm's ``mstd0.5``)
+  and no ``inc1`` variants;
 * random erasing fills with 0 after normalization (the mean), not per-pixel noise.
 """
 from __future__ import annotations
@@ -123,8 +125,9 @@ class BatchAugment(torch.nn.Module):
         self.flip = K.RandomHorizontalFlip()
         self.randaugment = None
         if recipe.randaugment:
-            n, m = _parse_randaugment(recipe.randaugment)
-            self.randaugment = auto.RandAugment(n=n, m=min(29, round(m * 3)))
+            self.ops, m = _parse_randaugment(recipe.randaugment)
+            # One op per draw; timm applies each of its n ops to an image with probability 0.5.
+            self.randaugment = auto.RandAugment(n=1, m=min(29, round(m * 3)))
         self.group = group
         self.erasing = (K.RandomErasing(p=recipe.random_erasing, value=0.0)
                         if recipe.random_erasing > 0 else None)
@@ -135,11 +138,20 @@ class BatchAugment(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.flip(self.crop(x.float().div_(255)))
         if self.randaugment is not None:
-            x = torch.cat([self.randaugment(chunk).clamp_(0, 1)
-                           for chunk in x.split(self.group)])
+            x = torch.cat([self._randaugment(chunk) for chunk in x.split(self.group)])
         x = (x - self.mean) / self.std
         if self.erasing is not None:
             x = self.erasing(x)
+        return x
+
+
+    def _randaugment(self, x: torch.Tensor) -> torch.Tensor:
+        """``n`` ops drawn for this group of rows, each applied to a row with probability 0.5."""
+        for _ in range(self.ops):
+            rows = torch.rand(len(x), device=x.device) < 0.5
+            if rows.any():
+                x = x.clone()
+                x[rows] = self.randaugment(x[rows]).clamp_(0, 1)
         return x
 
 

@@ -193,6 +193,11 @@ class LadderNet(nn.Module):
             elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if self.cfg.zero_init_residual:
+            for block in self.modules():
+                if (isinstance(block, Block) and isinstance(block.layer_scale, nn.Identity)
+                        and isinstance(block.layers[-1].norm, nn.BatchNorm2d)):
+                    nn.init.zeros_(block.layers[-1].norm.weight)
 
     # timm's model interface, so timm's train/benchmark scripts work with the ladder.
     def get_classifier(self) -> nn.Module:

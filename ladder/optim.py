@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from timm.optim import param_groups_weight_decay
@@ -34,6 +34,8 @@ class Budget:
 
 
 def make_budget(recipe: RecipeConfig, trainer: TrainerConfig, world_size: int = 1) -> Budget:
+    if recipe.name in trainer.by_recipe:  # a preset's settings for this recipe's rungs
+        trainer = replace(trainer, **{k: v for k, v in trainer.by_recipe[recipe.name].items()})
     global_batch = trainer.global_batch or recipe.batch_size
     per_device = min(trainer.batch_size, max(1, global_batch // world_size))
     if trainer.grad_accum_steps is not None:

@@ -8,7 +8,7 @@ before any work starts, with messages that name the key and the allowed values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ladder.config import ConfigError, NetConfig, _choice
 
@@ -18,6 +18,8 @@ DATASETS = ("demo", "imagefolder", "imagenet", "imagenette", "synthetic")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 BAD_IMAGES = ("fail", "skip")
 PIPELINES = ("auto", "loader", "device")
+LR_SCALINGS = ("linear", "sqrt", "none")
+BY_RECIPE_KEYS = ("epochs", "lr_scaling", "global_batch", "batch_size")
 
 
 def _positive(key: str, value: Any, allow_zero: bool = False) -> None:
@@ -148,6 +150,10 @@ class TrainerConfig:
     # paper's rule, the default), sqrt, or none (use recipe.lr as given). At the paper's batch
     # all three agree; small-budget proxies far below it may pick another, documented.
     lr_scaling: str = "linear"
+    # A preset's budget for one recipe only, e.g. {torchvision: {epochs: 24}}: presets apply to
+    # every rung, so this is how a budget gives each recipe its own measured settings. Keys:
+    # BY_RECIPE_KEYS (values replace the trainer's for the rungs of that recipe).
+    by_recipe: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     grad_accum_steps: Optional[int] = None  # null: derived from recipe.batch_size
     epochs: Optional[int] = None  # null: recipe.epochs * epoch_scale
     epoch_scale: float = 1.0
@@ -163,7 +169,14 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         _choice("trainer.precision", self.precision, PRECISIONS)
         _positive("trainer.batch_size", self.batch_size)
-        _choice("trainer.lr_scaling", self.lr_scaling, ("linear", "sqrt", "none"))
+        _choice("trainer.lr_scaling", self.lr_scaling, LR_SCALINGS)
+        for name, values in self.by_recipe.items():
+            for key, value in values.items():
+                _choice(f"trainer.by_recipe.{name}", key, BY_RECIPE_KEYS)
+                if key == "lr_scaling":
+                    _choice(f"trainer.by_recipe.{name}.lr_scaling", value, LR_SCALINGS)
+                elif value is not None:
+                    _positive(f"trainer.by_recipe.{name}.{key}", value)
         _positive("trainer.epoch_scale", self.epoch_scale)
         _positive("trainer.log_every", self.log_every)
         if self.global_batch is not None:

@@ -531,7 +531,7 @@ class Trainer:
             "epochs": getattr(self, "budget", None) and self.budget.epochs,
             "recipe": c.recipe.name, "world_size": self.world,
             "git_commit": git_commit(), "command": self.command, "config": self.plain_config(),
-            "output_dir": str(self.out),
+            "output_dir": _relative(self.out),
         }
 
     def fail(self, err: BaseException) -> None:
@@ -547,6 +547,15 @@ class Trainer:
         self.tracker.finish(exit_code=1)
 
     inject_nan_at: int | None = None
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (committed results
+    must not hold this machine's absolute paths), else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def completed_result(output_dir: Path) -> dict | None:
