@@ -128,3 +128,38 @@ def test_budget_dataclass_is_frozen():
     with pytest.raises(Exception):
         b.lr = 1.0  # type: ignore[misc]
     assert math.isclose(b.lr, 0.1)
+
+
+def test_a_preset_can_budget_each_recipe_apart():
+    t = TrainerConfig(batch_size=128, global_batch=128, lr_scaling="none", epochs=8,
+                      by_recipe={"torchvision": {"epochs": 24, "lr_scaling": "linear"}})
+    modern, tv = make_budget(MODERN, t), make_budget(TORCHVISION, t)
+    assert (modern.epochs, modern.lr) == (8, pytest.approx(4e-3))
+    assert (tv.epochs, tv.lr) == (24, pytest.approx(0.1 * 128 / 256))
+    assert tv.step_epochs == pytest.approx(8)  # step decay at 1/3 and 2/3 of its own run
+
+
+@pytest.mark.parametrize("by_recipe, named", [
+    ({"torchvision": {"momentum": 0.5}}, "trainer.by_recipe.torchvision"),
+    ({"torchvision": {"lr_scaling": "cubic"}}, "trainer.by_recipe.torchvision.lr_scaling"),
+    ({"modern": {"epochs": 0}}, "trainer.by_recipe.modern.epochs"),
+])
+def test_bad_by_recipe_entries_name_the_key(by_recipe, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        TrainerConfig(by_recipe=by_recipe)
+
+
+def test_proxy_init_switches_apply_to_every_rung_alike():
+    convnext = dict(width_multiplier=0.25, norm="layernorm", layer_scale_init=1e-6,
+                    weight_init="trunc_normal", block="inverted_bottleneck")
+    paper = LadderNet(NetConfig(**convnext))
+    proxy = LadderNet(NetConfig(**convnext, weight_init_override="kaiming"))
+    w_paper = paper.stages[0].blocks[0].layers[0].conv.weight
+    w_proxy = proxy.stages[0].blocks[0].layers[0].conv.weight
+    assert w_paper.std() < 0.03 < w_proxy.std()  # trunc-normal 0.02 vs kaiming fan-out
+    resnet = LadderNet(NetConfig(width_multiplier=0.25, zero_init_residual=True))
+    last_norms = [b.layers[-1].norm.weight for s in resnet.stages for b in s.blocks]
+    assert all(bool((w == 0).all()) for w in last_norms)
+    # blocks with layer scale keep their norms: the layer scale closes their branches already
+    gated = LadderNet(NetConfig(width_multiplier=0.25, layer_scale_init=1e-6, zero_init_residual=True))
+    assert all(bool((b.layers[-1].norm.weight == 1).all()) for s in gated.stages for b in s.blocks)

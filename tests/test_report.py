@@ -462,3 +462,18 @@ def test_wandb_unreachable_is_one_sentence_not_a_traceback(tmp_path):
     env = _env(WANDB_MODE="offline", WANDB_BASE_URL="http://127.0.0.1:9",
                WANDB_API_KEY="x" * 40, WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path))
     _assert_one_sentence_error(_run_wandb_cli(tmp_path, env, 90), tmp_path)
+
+
+def test_runs_under_two_and_a_half_times_chance_are_flagged(tmp_path):
+    root = tmp_path / "results"
+    ten = {"data": {"num_classes": 10}}
+    write_result(root, "resnet50", 0, 24.9, config=ten)  # under 25% = 2.5 x chance: flagged
+    write_result(root, "resnet50", 1, 25.0, config=ten)
+    write_result(root, "recipe", 0, 60.0, config=ten)
+    write_result(root, "recipe", 1, 61.0, config={})  # no class count: cannot be judged
+    weak = report.below_chance_floor(report.load_results(root))
+    assert [(r.rung, r.seed) for r in weak] == [("resnet50", 0)]
+    report.write_report(report.load_results(root), tmp_path / "out")
+    md = (tmp_path / "out" / "roadmap.md").read_text()
+    assert "did not learn on this budget" in md and "`resnet50` seed 0: 24.90 (chance 10.0)" in md
+    assert "1 run(s) ended under 2.5\u00d7 chance" in md
