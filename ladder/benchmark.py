@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -82,8 +83,9 @@ def time_training(model: nn.Module, *, batch: int, size: int, steps: int, warmup
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(prog="python scripts/benchmark.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rungs", default="resnet50,separate_downsampling",
-                   help="comma-separated rung or milestone names (default: the two ends)")
+    p.add_argument("--rungs", default=None,
+                   help="comma-separated rung or milestone names (default: the two ends; "
+                        "with --trainer: depthwise)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--steps", type=int, default=20)
@@ -95,7 +97,25 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--no-reference", action="store_true", help="skip the reference models")
     p.add_argument("--json", help="also write the rows (and the machine) to this file")
+    p.add_argument("--trainer", metavar="PRESET",
+                   help="instead: the trainer's end-to-end img/s on PRESET against the pure "
+                        "training step of the same model and batch (ladder/pipeline_bench.py)")
+    p.add_argument("--pipelines", default="device,loader", help="with --trainer: data.pipeline values")
+    p.add_argument("--epochs", type=int, default=2, help="with --trainer: epochs; the last is timed")
+    p.add_argument("--override", action="append", help="with --trainer: a Hydra override (repeatable)")
     args = p.parse_args(argv)
+    if args.trainer:
+        from ladder import pipeline_bench
+
+        args.rungs = args.rungs or "depthwise"
+        rows = pipeline_bench.run(args)
+        if args.json:
+            out = {"device": platform.processor() or "cpu", "torch": torch.__version__,
+                   "cpu_count": os.cpu_count(), "rows": rows}
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        return rows
+    args.rungs = args.rungs or "resnet50,separate_downsampling"
 
     try:
         names = [rungs.resolve(n.strip()).name for n in args.rungs.split(",") if n.strip()]

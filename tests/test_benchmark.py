@@ -28,3 +28,19 @@ def test_benchmark_unknown_rung_is_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--rungs", "resnet51"])
     assert exit_info.value.code == 2 and "valid rungs" in capsys.readouterr().err
+
+
+def test_trainer_mode_measures_both_pipelines_against_the_pure_step(tmp_path, cache_dir, capsys):
+    out = tmp_path / "pipe.json"
+    rows = main(["--trainer", "demo", "--rungs", "micro", "--epochs", "1", "--steps", "2",
+                 "--warmup", "1", "--json", str(out),
+                 "--override", f"data.root={cache_dir}", "--override", "data.train_per_class=8",
+                 "--override", "data.val_per_class=3", "--override", "model.width_multiplier=0.0625",
+                 "--override", "trainer.batch_size=8", "--override", "trainer.global_batch=8",
+                 "--override", "data.num_workers=0"])
+    assert [r["pipeline"] for r in rows] == ["device", "loader"]
+    for r in rows:
+        assert r["batch"] == 8 and r["trainer_img_per_s"] > 0 and r["pure_step_img_per_s"] > 0
+        assert r["ratio"] == pytest.approx(r["trainer_img_per_s"] / r["pure_step_img_per_s"])
+    assert json.loads(out.read_text())["rows"][0]["rung"] == "separate_downsampling"
+    assert "trainer vs pure training step" in capsys.readouterr().out

@@ -37,26 +37,29 @@ def _final(tmp: Path):
     return state, json.loads((tmp / "result.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, cache_dir):
-    run_dir = tmp_path_factory.mktemp("uninterrupted")
-    proc = _run(run_dir, cache_dir)
+@pytest.fixture(scope="module", params=["device", "loader"])
+def uninterrupted(request, tmp_path_factory, cache_dir):
+    """The reference run, on the in-memory device data path and on the per-image loader."""
+    run_dir = tmp_path_factory.mktemp(f"uninterrupted-{request.param}")
+    proc = _run(run_dir, cache_dir, extra=[f"data.pipeline={request.param}"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return _final(run_dir)
+    return (*_final(run_dir), f"data.pipeline={request.param}")
 
 
 def test_kill_9_mid_epoch_then_rerun_is_bit_for_bit(tmp_path, cache_dir, uninterrupted):
+    pipeline = uninterrupted[2]
     kill_at = random.Random(1234).choice([2, 3, 4, 7, 8, 12])  # never an epoch's last step
-    killed = _run(tmp_path, cache_dir, env={"LADDER_FAULT_KILL_AT_STEP": str(kill_at)})
+    killed = _run(tmp_path, cache_dir, extra=[pipeline],
+                  env={"LADDER_FAULT_KILL_AT_STEP": str(kill_at)})
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "result.json").exists()
     partial = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert partial["step"] == kill_at - 1 and partial["batch_in_epoch"] > 0  # mid-epoch
-    resumed = _run(tmp_path, cache_dir)
+    resumed = _run(tmp_path, cache_dir, extra=[pipeline])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"step {kill_at - 1}" in resumed.stdout  # "resumed from ... at epoch e, step s"
     state, result = _final(tmp_path)
-    ref_state, ref_result = uninterrupted
+    ref_state, ref_result, _ = uninterrupted
     for key, value in ref_state["model"].items():
         assert torch.equal(value, state["model"][key]), key
     assert result["metrics"] == ref_result["metrics"]
@@ -64,18 +67,19 @@ def test_kill_9_mid_epoch_then_rerun_is_bit_for_bit(tmp_path, cache_dir, uninter
 
 
 def test_sigterm_checkpoints_exits_for_requeue_and_resumes(tmp_path, cache_dir, uninterrupted):
-    stopped = _run(tmp_path, cache_dir, extra=["trainer.checkpoint_every_steps=0"],
+    pipeline = uninterrupted[2]
+    stopped = _run(tmp_path, cache_dir, extra=["trainer.checkpoint_every_steps=0", pipeline],
                    env={"LADDER_FAULT_SIGTERM_AT_STEP": "7"})
     assert stopped.returncode == PREEMPTED_EXIT_CODE, stopped.stderr[-2000:]
     assert "checkpoint written" in stopped.stdout
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 7 and state["epoch"] == 1  # mid-epoch 2, not an epoch-end checkpoint
-    resumed = _run(tmp_path, cache_dir, extra=["trainer.checkpoint_every_steps=0"])
+    resumed = _run(tmp_path, cache_dir, extra=["trainer.checkpoint_every_steps=0", pipeline])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     state, result = _final(tmp_path)
     for key, value in uninterrupted[0]["model"].items():
         assert torch.equal(value, state["model"][key]), key
-    again = _run(tmp_path, cache_dir)  # completed: not retrained
+    again = _run(tmp_path, cache_dir, extra=[pipeline])  # completed: not retrained
     assert again.returncode == 0 and "already completed" in again.stdout
 
 
