@@ -19,13 +19,12 @@ T0=$(date +%s)
 OUT_DIR="${OUT:-results/gpu/ladder}"
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
-  PY="${PYTHON:-python3}"
+PY="${PYTHON:-python3}"
+if [ -z "${LADDER_GPU_LADDER_CPU:-}" ] && [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  # The GPU image has torch, torchvision, timm; Hydra and kornia travel as wheels (cp312).
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl
   export PYTHONPATH="/tmp/site:$PWD"
-else
-  PY="${PYTHON:-python3}"
 fi
 DATA="${DATA:-data_local/imagenette-64}"
 RUNS="$OUT_DIR/runs"
@@ -34,15 +33,15 @@ $PY -c "import torch, timm, hydra, kornia; print('torch', torch.__version__, 'ti
 if [ -n "${LADDER_GPU_LADDER_CPU:-}" ]; then
   # Tiny CPU check of the same path: 2 rungs x 1 seed, one short epoch.
   JOBS=${JOBS:-2}; SEEDS=${SEEDS:-0}; RUNGS=${RUNGS:-resnet50,micro}
-  EXTRA=(trainer.device=cpu trainer.epochs=1 trainer.max_steps_per_epoch=2 model.width_multiplier=0.0625)
+  EXTRA=(trainer.device=cpu trainer.epochs=1 trainer.by_recipe.torchvision.epochs=1
+         trainer.max_steps_per_epoch=2 model.width_multiplier=0.0625)
 else
   JOBS=${JOBS:-8}; SEEDS=${SEEDS:-0,1,2}; RUNGS=${RUNGS:-ladder}; EXTRA=()
 fi
 # Decode the JPEGs into the tensor cache once, before the jobs start (they would race).
 $PY -c "
-import sys; from omegaconf import OmegaConf; from ladder.compose import compose_config; from ladder.data import build_loaders
-cfg = OmegaConf.to_object(compose_config('micro', ['preset=imagenette_gpu', 'data.root=$DATA', 'logger=none']))
-for r in ('micro', 'resnet50'):
+from omegaconf import OmegaConf; from ladder.compose import compose_config; from ladder.data import build_loaders
+for r in ('micro', 'resnet50'):  # the two recipes' interpolations give both tensor files
     c = OmegaConf.to_object(compose_config(r, ['preset=imagenette_gpu', 'data.root=$DATA', 'logger=none']))
     build_loaders(c.data, c.recipe, 8, 1, 0)
 "
