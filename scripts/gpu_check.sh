@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared GPU check, for a session that is lent a GPU by the device tool:
 #   here:   bash scripts/fetch_gpu_wheels.sh          (Hydra's wheels into .whl/, git-ignored)
-#   device: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=540)
+#   device: run(command="bash scripts/gpu_check.sh", carry=[".whl", "data_local/imagenette-64"], timeout_s=540)
 # It runs a short bf16 + channels_last + torch.compile training smoke of ConvNeXt-T, and the
 # throughput benchmark of both ends against torchvision's resnet50 and timm's convnext_tiny in
 # the same run, with and without compile; it prints the short tables last. Outputs (with the
@@ -37,4 +37,13 @@ $PY train.py +rung=micro data=synthetic data.image_size=64 data.num_classes=10 \
   experiment=gpu_check hydra.run.dir="$OUT_DIR/smoke" "${SMOKE[@]}" 2>&1 | tail -4
 $PY scripts/benchmark.py "${DEV[@]}" "${BENCH[@]}" --json "$OUT_DIR/bench.json" > "$OUT_DIR/bench.txt"
 $PY scripts/benchmark.py "${DEV[@]}" "${BENCH[@]}" --compile --json "$OUT_DIR/bench_compile.json" > "$OUT_DIR/bench_compile.txt"
+# The input pipeline: the trainer's img/s on the Imagenette GPU budget against the pure training
+# step of the same model and batch (needs data_local/imagenette-64 carried, as gpu_ladder.sh).
+if [ -d data_local/imagenette-64 ]; then
+  if [ -n "${LADDER_GPU_CHECK_CPU:-}" ]; then PIPE=(--override model.width_multiplier=0.0625 --override trainer.max_steps_per_epoch=3 --epochs 1); else PIPE=(--epochs 2); fi
+  $PY scripts/benchmark.py "${DEV[@]}" --trainer imagenette_gpu --rungs resnet50,micro --pipelines device \
+    --override data.root=data_local/imagenette-64 "${PIPE[@]}" \
+    --json "$OUT_DIR/bench_pipeline.json" > "$OUT_DIR/bench_pipeline.txt" || true
+  cat "$OUT_DIR/bench_pipeline.txt"
+fi
 cat "$OUT_DIR/bench.txt" "$OUT_DIR/bench_compile.txt"
