@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-results/gpu}"
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
-  # The GPU image has torch, torchvision, timm, matplotlib; Hydra travels as wheels.
-  # (PYTHON=.venv/bin/python checks this path on a dev machine.)
+if [ -n "${LADDER_GPU_CHECK_CPU:-}" ] && [ -n "${PYTHON:-}" ]; then
+  PY="$PYTHON"  # the CPU check: a dev venv that has everything (the wheels are for cp312)
+elif [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  # The GPU image has torch, torchvision, timm, matplotlib; Hydra and kornia travel as wheels.
   PY="${PYTHON:-python3}"
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl
@@ -24,7 +25,7 @@ else
   python3 -m venv .venv-gpu && . .venv-gpu/bin/activate && pip install -q -e .
   PY=python
 fi
-$PY -c "import torch, timm, hydra; print('torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$OUT_DIR/versions.txt"
+$PY -c "import torch, timm, hydra, kornia; print('torch', torch.__version__, 'timm', timm.__version__, 'kornia', kornia.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$OUT_DIR/versions.txt"
 if [ -n "${LADDER_GPU_CHECK_CPU:-}" ]; then
   DEV=(--device cpu); BENCH=(--batch 4 --size 64 --steps 2 --warmup 1); SMOKE=(trainer.device=cpu)
 else
