@@ -566,7 +566,8 @@ def _bar_style(verdict: str) -> dict[str, Any]:
 
 
 def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: str = "full"):
-    """Figure 2 rebuilt: horizontal bars in ladder order, first rung at the top.
+    """Figure 2 rebuilt: one row per rung in ladder order, first rung at the top, measured
+    top-1 as points with +-1 std intervals (and each seed as a dot) on an uncut 0-100 axis.
 
     On ImageNet the paper's values share the measured axis (diamonds) with the Swin-T line. On
     any other dataset they go into a second panel with its own ImageNet scale, sharing the rows:
@@ -595,18 +596,10 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
     else:
         ax, axp = fig.subplots(1, 1), None
 
-    # x range of the measured panel: every mean ± std (and, on ImageNet, the paper's marks)
-    lows = [r.mean - (r.std or 0) for r in measured]
-    highs = [r.mean + (r.std or 0) for r in measured]
-    if not two_panels:
-        lows += list(paper - paper_std) + [SWIN_T_TOP1]
-        highs += list(paper + paper_std) + [SWIN_T_TOP1]
-    if not lows:
-        lows, highs = [0.0], [100.0]
-    lo, hi = min(lows), max(highs)
-    span = max(hi - lo, 1.0)
-    left = lo - 0.30 * span  # room for the GFLOPs label inside the bar
-    right = hi + 0.14 * span  # room for the value label after the error bar
+    # The measured axis is not cut: it runs from 0 to 100% top-1, so a 2-point step looks like
+    # 2 points, not like a doubling (bars starting at 47% did that). Each rung is a point at its
+    # mean with a +-1 std interval over seeds, and every seed's own value as a small dot.
+    left, right, span = 0.0, 100.0, 100.0
     ax.set_xlim(left, right)
 
     for row in rows:
@@ -617,22 +610,24 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
             ax.text(left + 0.01 * span, yi, txt, va="center", ha="left", fontsize=8.5,
                     style="italic", color="#c0392b" if row.n_failed else "#777777")
             continue
-        ax.barh(yi, row.mean - left, left=left, height=0.68, **_bar_style(row.verdict))
-        if row.std is not None:
-            ax.errorbar(row.mean, yi, xerr=row.std, fmt="none", ecolor="black", elinewidth=1,
-                        capsize=3)
+        style = _bar_style(row.verdict)
+        ax.plot(row.values, [yi] * len(row.values), "o", markersize=3, color="#444444",
+                alpha=0.45, zorder=3)
+        ax.errorbar(row.mean, yi, xerr=row.std if row.std is not None else None, fmt="o",
+                    markersize=8, markerfacecolor=style["facecolor"],
+                    markeredgecolor=style.get("edgecolor", "none") if style["facecolor"] == "white"
+                    else "black", markeredgewidth=0.8, ecolor="black", elinewidth=1, capsize=3,
+                    zorder=4)
         end = row.mean + (row.std or 0)
         if not two_panels:  # keep the value clear of the paper's diamond on the same axis
             r = row.rung
             end = max(end, r.paper_top1 + (r.paper_top1_std or 0) + 0.02 * span)
-        ax.text(end + 0.012 * span, yi,
+        ax.text(min(end + 0.012 * span, 88.0), yi,
                 f"{row.mean:.2f}" + (f" (n={row.n})" if row.n != info.n_seeds else ""),
                 va="center", ha="left", fontsize=8)
         if row.gflops is not None:
             ax.text(left + 0.01 * span, yi, f"{row.gflops:.2f} GFLOPs", va="center",
-                    ha="left", fontsize=7.5, color="#222222",
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85}
-                    if _COLORS[row.verdict] == "white" else None)
+                    ha="left", fontsize=7.5, color="#222222")
 
     pax = axp if two_panels else ax
     pax.errorbar(paper, y, xerr=np.where(paper_std > 0, paper_std, np.nan), fmt="D",
@@ -660,7 +655,8 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
     ax.set_axisbelow(True)
     label = {"top1": "top-1", "best_top1": "best top-1", "ema_top1": "EMA top-1"}.get(metric,
                                                                                         metric)
-    ax.set_xlabel(f"measured {label} (%) on {info.dataset}, mean \u00b1 std over seeds")
+    ax.set_xlabel(f"measured {label} (%) on {info.dataset}, mean \u00b1 std over seeds "
+                  "(axis from 0, not cut)")
     ax.set_title(f"measured ({info.n_seeds} seed(s))", fontsize=9.5)
     fig.suptitle(f"ConvNeXt roadmap ({view} view): {info.title()}", fontsize=11)
     handles = [Patch(label=v, **_bar_style(k)) for k, v in _LEGEND.items()]

@@ -477,3 +477,14 @@ def test_runs_under_two_and_a_half_times_chance_are_flagged(tmp_path):
     md = (tmp_path / "out" / "roadmap.md").read_text()
     assert "did not learn on this budget" in md and "`resnet50` seed 0: 24.90 (chance 10.0)" in md
     assert "1 run(s) ended under 2.5\u00d7 chance" in md
+
+
+def test_figure_axis_is_not_cut_and_shows_every_seed(demo_dir):
+    runs = report.load_results(demo_dir)
+    (key, group), = report.group_runs(runs).items()
+    fig = report.make_figure(report.build_table(group), report._group_info(key, group))
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0.0, 100.0)  # 70 vs 72 must not look like a doubling
+    assert not ax.patches  # points with intervals, no bars
+    seed_dots = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 3]
+    assert any(list(ln.get_xdata()) == DEMO["recipe"] for ln in seed_dots)
