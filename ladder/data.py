@@ -345,6 +345,15 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
     (:mod:`ladder.devicedata`) or the per-image loader, by ``data.pipeline``."""
     device = torch.device(device)
     device_path = use_device_pipeline(data) and data.name != "synthetic"
+    if device_path and world_size > 1:
+        # Under torchrun the per-image loader keeps each sample's augmentation a function of
+        # (seed, epoch, index), so N ranks train exactly like one process; the device path's
+        # per-batch draws would depend on the world size, and its sharded evaluation is not
+        # verified yet. auto falls back; an explicit request is refused, naming the key.
+        if data.pipeline == "device":
+            raise DataError("data.pipeline=device is single-process only for now; under "
+                            "torchrun use data.pipeline=loader (or auto)")
+        device_path = False
     if device_path:
         from ladder import devicedata as dd
 

@@ -35,6 +35,7 @@ def tiny_overrides(cache_dir: Path) -> list[str]:
         "model.width_multiplier=0.0625", "model.stem_stride=2",
         "trainer.batch_size=8", "trainer.global_batch=16",
         "trainer.epochs=1", "trainer.max_steps_per_epoch=2",
+        "trainer.by_recipe.torchvision.epochs=1",  # the presets give this recipe its own epochs
         "trainer.log_every=1", "trainer.progress=false",
     ]
 

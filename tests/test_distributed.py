@@ -25,7 +25,11 @@ from ladder.trainer import StopFlag, Trainer, train
 
 # Exact equivalence needs the same maths on every rank: fp32 on the CPU, and no per-rank
 # randomness (stochastic depth, mixup/cutmix draw from the rank-seeded global generator).
-EXACT = ["trainer.device=cpu", "model.drop_path_rate=0", "recipe.mixup=0", "recipe.cutmix=0"]
+# The per-image loader: its augmentation is a function of (seed, epoch, index), so N ranks see
+# exactly one process's images. The device path seeds a batch's augmentation by (seed, epoch,
+# rank, batch): under torchrun the same samples get other draws (README, "Input pipeline").
+EXACT = ["trainer.device=cpu", "model.drop_path_rate=0", "recipe.mixup=0", "recipe.cutmix=0",
+         "data.pipeline=loader"]
 ATOL = 1e-5
 DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
              "MASTER_PORT", "TORCHELASTIC_RUN_ID")
@@ -189,6 +193,7 @@ def test_sharded_evaluation_counts_each_val_image_once(tmp_path, cache_dir):
                  "data.image_size=32", "data.num_workers=0", "model.width_multiplier=0.0625",
                  "model.stem_stride=2", "trainer.batch_size=4", "trainer.global_batch=8",
                  "trainer.epochs=1", "trainer.max_steps_per_epoch=2", "trainer.progress=false",
+                 "trainer.by_recipe.torchvision.epochs=1",
                  "trainer.device=cpu"]
     run = tmp_path / "run"
     torchrun(2, ["+rung=resnet50", *overrides, f"hydra.run.dir={run}"], tmp_path, cache_dir)
@@ -215,6 +220,7 @@ def test_a_rank_without_val_images_does_not_hang_a_batchnorm_rung(tmp_path, cach
                  "data.num_classes=1", "data.image_size=32", "data.num_workers=0",
                  "model.width_multiplier=0.0625", "model.stem_stride=2", "trainer.batch_size=4",
                  "trainer.global_batch=8", "trainer.epochs=1", "trainer.progress=false",
+                 "trainer.by_recipe.torchvision.epochs=1",
                  "trainer.device=cpu", f"hydra.run.dir={run}"], tmp_path, cache_dir, timeout=40)
     assert result(run)["history"][0]["val_images"] == 1
 
