@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 
 from ladder.checkpoint import atomic_write_bytes
-from ladder.schema import DataConfig, RecipeConfig
+from ladder.schema import RecipeConfig
 
 CACHE_FORMAT = "ladder.tensors/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -221,6 +221,3 @@ class DeviceEvalLoader:
             sl = slice(start, start + self.batch_size)
             yield normalize(self.images[sl], self.mean, self.std), self.labels[sl]
 
-
-def estimated_bytes(num_images: int, data: DataConfig) -> int:
-    return num_images * 3 * data.image_size ** 2
