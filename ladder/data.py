@@ -250,9 +250,14 @@ class EpochSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return self.per_rank - self.start
 
-    def __iter__(self):
+    def global_order(self) -> torch.Tensor:
+        """This epoch's order over all ranks, cut to whole shards: rank r's shard is
+        ``global_order()[r::world_size]``."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.size, generator=g)[self.rank::self.world_size][:self.per_rank]
+        return torch.randperm(self.size, generator=g)[:self.per_rank * self.world_size]
+
+    def __iter__(self):
+        order = self.global_order()[self.rank::self.world_size]
         for index in order[self.start:].tolist():
             yield self.epoch, index
 
@@ -345,15 +350,6 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
     (:mod:`ladder.devicedata`) or the per-image loader, by ``data.pipeline``."""
     device = torch.device(device)
     device_path = use_device_pipeline(data) and data.name != "synthetic"
-    if device_path and world_size > 1:
-        # Under torchrun the per-image loader keeps each sample's augmentation a function of
-        # (seed, epoch, index), so N ranks train exactly like one process; the device path's
-        # per-batch draws would depend on the world size, and its sharded evaluation is not
-        # verified yet. auto falls back; an explicit request is refused, naming the key.
-        if data.pipeline == "device":
-            raise DataError("data.pipeline=device is single-process only for now; under "
-                            "torchrun use data.pipeline=loader (or auto)")
-        device_path = False
     if device_path:
         from ladder import devicedata as dd
 
@@ -380,7 +376,7 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
         xv, yv = dd.decode_folder(val, data.image_size, cache, root / "val", "val", quiet)
         augment = dd.BatchAugment(data.image_size, recipe, data.augment_group).to(device)
         train_loader = dd.DeviceTrainLoader(xt.to(device), yt.to(device), sampler, batch_size,
-                                            augment, seed, rank)
+                                            augment, seed)
         val_loader = dd.DeviceEvalLoader(xv[lo:hi].to(device), yv[lo:hi].to(device), batch_size)
         return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "device")
     workers = data.num_workers

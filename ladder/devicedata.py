@@ -10,10 +10,11 @@ device, and augmented per sample but in batches with kornia (random-resized crop
 RandAugment, random erasing; Mixup/CutMix stay timm's, in the trainer).
 
 Determinism: the epoch order is :class:`ladder.data.EpochSampler`'s (a function of seed and
-epoch, sharded by rank); the augmentation of a batch is drawn from a generator seeded by
-(seed, epoch, rank, batch position), so every sample's augmentation is a function of
-(seed, epoch, index) for a given world size, a resumed run is bit-identical on the CPU, and the
-training process's own RNG (drop path, Mixup) is not touched.
+epoch, sharded by rank); a global batch (all ranks' rows of one step) is augmented whole from a
+generator seeded by (seed, epoch, batch position), so every sample's pixels are a function of
+(seed, epoch, global batch), the same under torchrun as in one process with that global batch;
+a resumed run is bit-identical on the CPU, and the training process's own RNG (drop path,
+Mixup) is not touched.
 
 Where it differs from timm's per-image pipeline (measured in the README):
 * crops are taken from a square copy stored at ``image_size`` (short side resized, center
@@ -176,33 +177,38 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
 class DeviceTrainLoader:
     """Batches of (augmented images, labels) on the device, in :class:`EpochSampler` order.
 
-    ``len`` and iteration follow the sampler (``set_epoch(epoch, start)`` skips seen samples);
-    batch ``b`` of the epoch is augmented from a generator seeded by (seed, epoch, rank, b).
+    ``len`` and iteration follow the sampler (``set_epoch(epoch, start)`` skips seen samples).
+    Batch ``b`` of every rank is cut from the same global batch (``batch_size x world_size``
+    consecutive samples of the epoch's global order, rank r taking rows r, r + W, ...), and that
+    global batch is augmented whole from a generator seeded by (seed, epoch, b): each sample's
+    pixels are the same under torchrun as in one process with the same global batch. Every rank
+    augments the global batch (the data is resident on each), so augmentation does not get
+    cheaper with more ranks; the network's work does.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, sampler, batch_size: int,
-                 augment: BatchAugment, seed: int, rank: int):
+                 augment: BatchAugment, seed: int):
         self.images, self.labels, self.sampler = images, labels, sampler
-        self.batch_size, self.augment, self.seed, self.rank = batch_size, augment, seed, rank
+        self.batch_size, self.augment, self.seed = batch_size, augment, seed
         self.device = images.device
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size
 
     def __iter__(self):
-        pairs = list(self.sampler)
+        world, rank, epoch = self.sampler.world_size, self.sampler.rank, self.sampler.epoch
+        order = self.sampler.global_order().to(self.device)
         first = self.sampler.start // self.batch_size
+        step = self.batch_size * world
         devices = [self.device] if self.device.type == "cuda" else []
-        for b in range(len(pairs) // self.batch_size):
-            chunk = pairs[b * self.batch_size:(b + 1) * self.batch_size]
-            epoch = chunk[0][0]
-            index = torch.tensor([i for _, i in chunk], device=self.device)
+        for b in range(first, first + len(self)):
+            index = order[b * step:(b + 1) * step]
             x, y = self.images[index], self.labels[index]
-            seed = ((self.seed * 1_000_003 + epoch) * 1009 + self.rank) * 100_003 + first + b
+            seed = (self.seed * 1_000_003 + epoch) * 1009 * 100_003 + b
             with torch.random.fork_rng(devices=devices, device_type=self.device.type):
                 torch.manual_seed(seed)
                 x = self.augment(x)
-            yield x, y
+            yield x[rank::world], y[rank::world]
 
 
 class DeviceEvalLoader:

@@ -59,6 +59,31 @@ def test_device_batches_are_a_function_of_seed_epoch_and_position(tiny, tmp_path
     assert -3 < x.mean() < 3  # normalized, not 0..255
 
 
+def test_two_ranks_see_the_pixels_of_one_process(tiny, tmp_path):
+    """Under torchrun each rank's batch is its rows of the single-process global batch, with
+    the very same augmentation (the modern recipe's RandAugment and erasing included)."""
+    root = write_image_folder(tmp_path / "f", classes=("a", "b", "c", "d"), train=8, size=30)
+    cfg = tiny("micro", "data=imagefolder", f"data.root={root}", "data.num_classes=4",
+               "data.image_size=24", "data.augment_group=4", "data.pipeline=device",
+               "recipe.randaugment=rand-m9-mstd0.5-inc1", "recipe.random_erasing=0.25")
+
+    def batches(batch, rank, world, start=0):
+        loaders = build_loaders(cfg.data, cfg.recipe, batch, 1, cfg.seed, rank=rank,
+                                world_size=world)
+        assert loaders.pipeline == "device"
+        loaders.train_sampler.set_epoch(3, start=start)
+        return list(loaders.train)
+
+    one = batches(8, 0, 1)
+    ranks = [batches(4, r, 2) for r in range(2)]
+    assert len(one) == len(ranks[0]) == len(ranks[1]) == 4
+    for b, (x, y) in enumerate(one):
+        for r in range(2):
+            assert torch.equal(ranks[r][b][0], x[r::2]) and torch.equal(ranks[r][b][1], y[r::2])
+    resumed = batches(4, 1, 2, start=8)  # rank 1 resumed after two of its batches
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(resumed, ranks[1][2:]))
+
+
 def test_modern_recipe_augments_each_sample_differently(tiny, tmp_path):
     root = write_image_folder(tmp_path / "f", classes=("a",), train=8, val=2, size=30)
     cfg = tiny("micro", "data=imagefolder", f"data.root={root}", "data.num_classes=1",

@@ -25,9 +25,9 @@ from ladder.trainer import StopFlag, Trainer, train
 
 # Exact equivalence needs the same maths on every rank: fp32 on the CPU, and no per-rank
 # randomness (stochastic depth, mixup/cutmix draw from the rank-seeded global generator).
-# The per-image loader: its augmentation is a function of (seed, epoch, index), so N ranks see
-# exactly one process's images. The device path seeds a batch's augmentation by (seed, epoch,
-# rank, batch): under torchrun the same samples get other draws (README, "Input pipeline").
+# Both data paths give N ranks exactly one process's images: the per-image loader seeds each
+# sample by (seed, epoch, index), the device path cuts each rank's rows from the same augmented
+# global batch (tests/test_devicedata.py checks it pixel for pixel); the loader is run here.
 EXACT = ["trainer.device=cpu", "model.drop_path_rate=0", "recipe.mixup=0", "recipe.cutmix=0",
          "data.pipeline=loader"]
 ATOL = 1e-5
