@@ -1,4 +1,4 @@
-"""The roadmap report (ladder/report.py, scripts/roadmap.py): table numbers, figure, CLI."""
+"""The roadmap report (ladder/report/, scripts/roadmap.py): table numbers, figure, CLI."""
 from __future__ import annotations
 
 import csv

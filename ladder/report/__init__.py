@@ -1,0 +1,39 @@
+"""Rebuild the ConvNeXt roadmap (the paper's Table 10 and Figure 2) from the ladder's runs.
+
+Reads every run's ``result.json`` under a results folder (or the runs of one W&B group), groups
+them by (dataset, image size, experiment) so that different datasets or budgets are never
+averaged together, and writes for each group a table (markdown + CSV) and a figure (PNG): the
+measured top-1 per rung as mean ± std over seeds, the change from the parent rung with a 95%
+Welch t-interval from the seed-to-seed variation, beside the paper's numbers.
+
+    python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones] [--metric top1]
+    python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
+
+One module per job:
+
+* :mod:`ladder.report.load`: result.json files and W&B runs -> :class:`RunResult`, grouping.
+* :mod:`ladder.report.stats`: t quantiles, Welch intervals, verdicts.
+* :mod:`ladder.report.table`: the views (rows in ladder order, changes vs parents).
+* :mod:`ladder.report.text`: markdown table, findings, CSV.
+* :mod:`ladder.report.figure`: the figure.
+* :mod:`ladder.report.cli`: ``write_report`` and the command line.
+"""
+from ladder.report.cli import main, write_report
+from ladder.report.figure import make_figure, plot_group
+from ladder.report.load import (METRICS, RESULT_FILE, SCHEMA, RunResult, _cfg_get,
+                                _from_record, _from_wandb_run, group_runs, group_slug,
+                                load_results, load_wandb)
+from ladder.report.stats import (FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT, t975,
+                                 verdict, welch_interval)
+from ladder.report.table import (CHANCE_FLOOR, VIEWS, GroupInfo, Row, _group_info,
+                                 below_chance_floor, build_table)
+from ladder.report.text import CSV_FIELDS, findings, markdown_table, write_csv
+
+__all__ = [
+    "main", "write_report", "make_figure", "plot_group", "METRICS", "RESULT_FILE", "SCHEMA",
+    "RunResult", "group_runs", "group_slug", "load_results", "load_wandb", "FEW", "GAIN", "HURT",
+    "MISSING", "NO_PARENT", "NOISE", "ROOT", "t975", "verdict", "welch_interval",
+    "CHANCE_FLOOR", "VIEWS", "GroupInfo", "Row", "below_chance_floor", "build_table",
+    "CSV_FIELDS", "findings", "markdown_table", "write_csv",
+    "_cfg_get", "_from_record", "_from_wandb_run", "_group_info",
+]

@@ -1,0 +1,4 @@
+"""``python -m ladder.report RESULTS_DIR ...``: the same as scripts/roadmap.py."""
+from ladder.report.cli import main
+
+main()

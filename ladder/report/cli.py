@@ -1,0 +1,116 @@
+"""Writing the report (roadmap.md, one CSV and PNG per group) and its command line."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from ladder.report.figure import plot_group
+from ladder.report.load import (METRICS, SCHEMA, RunResult, group_runs, group_slug, load_results,
+                                load_wandb)
+from ladder.report.table import (CHANCE_FLOOR, VIEWS, _group_info, _view_rungs,
+                                 below_chance_floor, build_table)
+from ladder.report.text import findings, markdown_table, write_csv
+from ladder.rungs import RUNGS, resolve
+
+def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
+                 metric: str = "top1", source: str = "") -> list[Path]:
+    """Write roadmap.md plus one (png, csv) per group into ``out_dir``; return the paths."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose from {', '.join(VIEWS)}")
+    groups = group_runs(runs)
+    if not groups:
+        raise SystemExit(f"roadmap: error: no runs with schema {SCHEMA!r} found in {source}.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    several = len(groups) > 1
+    n_steps = len(_view_rungs(view))
+    md = [
+        "# The ConvNeXt roadmap, rebuilt from the runs",
+        "",
+        f"Source: {source} ({len(runs)} run(s), {len(groups)} group(s)). View: {view} "
+        f"({n_steps} rows). Metric: `metrics.{metric}`.",
+        "",
+        "Top-1 is the mean \u00b1 sample std over seeds. Each change is measured against the "
+        "rung's parent (in the milestone view: the previous milestone) with a 95% Welch "
+        "t-interval on the difference of the seed means (df rounded down); a step is *within "
+        "noise* when its interval contains 0 and can't be judged when either side has fewer "
+        "than 2 seeds. The paper columns are Table 10 of Liu et al., *A ConvNet for the 2020s* "
+        "(ImageNet-1K, 3 seeds), with the change vs the same parent. Groups of different "
+        "datasets or budgets are never averaged together.",
+    ]
+    written = []
+    for key, gruns in groups.items():
+        info = _group_info(key, gruns)
+        rows = build_table(gruns, view, metric)
+        stem = f"roadmap-{group_slug(key)}" if several else "roadmap"
+        png, csv_path = out / f"{stem}.png", out / f"{stem}.csv"
+        write_csv(csv_path, rows, info, view)
+        plot_group(png, rows, info, metric, view)
+        written += [png, csv_path]
+        md += ["", f"## {info.title()}", "", f"![roadmap: {info.title()}]({png.name})", "",
+               f"Table as CSV: [{csv_path.name}]({csv_path.name})", "",
+               markdown_table(rows, metric, view)]
+        failed = sorted((r for r in gruns if r.status != "completed"),
+                        key=lambda r: (RUNGS.index(resolve(r.rung)), r.seed or 0))
+        if failed:
+            ok = {(r.rung, r.seed) for r in gruns if r.status == "completed"}
+            md += ["", "Failed runs:", ""]
+            for r in failed:
+                err = (r.error or "no error recorded").strip().splitlines() or ["?"]
+                later = " (a later run of this seed completed)" if (r.rung, r.seed) in ok else ""
+                md.append(f"- `{r.rung}` seed {r.seed}: {err[-1][:300]}{later} "
+                          f"\u2014 `{r.source}`")
+        weak = below_chance_floor(gruns, metric)
+        if weak:
+            md += ["", f"Runs that did not learn on this budget (final {metric} under "
+                   f"{CHANCE_FLOOR:g}\u00d7 chance): a budget where a rung does not learn says "
+                   "nothing about the rung, so read its row and both steps next to it as "
+                   "unresolved:", ""]
+            md += [f"- `{r.rung}` seed {r.seed}: {r.metrics.get(metric):.2f} "
+                   f"(chance {100 / r.num_classes:.1f}) \u2014 `{r.source}`" for r in weak]
+        md += ["", "Findings:", ""] + [f"- {s}" for s in findings(rows, info)]
+        if weak:
+            md.append(f"- {len(weak)} run(s) ended under {CHANCE_FLOOR:g}\u00d7 chance (listed "
+                      "above); the steps into and out of those rungs are not evidence.")
+    md_path = out / "roadmap.md"
+    md_path.write_text("\n".join(md) + "\n")
+    return [md_path] + written
+
+
+def main(argv: Sequence[str] | None = None) -> list[Path]:
+    p = argparse.ArgumentParser(
+        prog="roadmap.py",
+        description="Rebuild the ConvNeXt roadmap (table + figure) from the ladder's runs, "
+                    "beside the paper's Table 10, with seed noise.")
+    p.add_argument("results_dir", nargs="?", help="folder searched recursively for result.json")
+    p.add_argument("--out", help="output folder (default: RESULTS_DIR, or . with --wandb)")
+    p.add_argument("--view", choices=VIEWS, default="full",
+                   help="full: all 17 steps; milestones: the 7 milestones, each vs the previous")
+    p.add_argument("--metric", choices=METRICS, default="top1",
+                   help="which entry of the result's metrics to tabulate (default: final top1)")
+    p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B instead")
+    p.add_argument("--group", help="the W&B group (sweep) to read; required with --wandb")
+    a = p.parse_args(argv)
+    if a.wandb:
+        if a.results_dir:
+            p.error("give either RESULTS_DIR or --wandb, not both")
+        if not a.group:
+            p.error("--wandb needs --group")
+        runs = load_wandb(a.wandb, a.group)
+        source = f"W&B {a.wandb}, group `{a.group}`"
+        out = a.out or "."
+    else:
+        if not a.results_dir:
+            p.error("give RESULTS_DIR (or --wandb ENTITY/PROJECT --group G)")
+        runs = load_results(a.results_dir)
+        source = f"`{a.results_dir}`"
+        out = a.out or a.results_dir
+    paths = write_report(runs, out, a.view, a.metric, source)
+    for path in paths:
+        print(path)
+    return paths
+
+
+if __name__ == "__main__":
+    main()

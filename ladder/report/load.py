@@ -1,0 +1,198 @@
+"""Loading runs for the report: result.json files or a W&B group, into :class:`RunResult`."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ladder.rungs import resolve
+
+SCHEMA = "ladder.result/1"
+RESULT_FILE = "result.json"
+METRICS = ("top1", "best_top1", "ema_top1", "top5", "best_top5")
+
+
+def _warn(msg: str) -> None:
+    print(f"roadmap: warning: {msg}", file=sys.stderr)
+
+
+@dataclass
+class RunResult:
+    """One run, as read from its result.json (or a W&B run)."""
+
+    rung: str
+    seed: int | None
+    status: str
+    dataset: str
+    image_size: int | None
+    experiment: str
+    epochs: int | None = None
+    recipe: str | None = None
+    error: str | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    params: float | None = None
+    gflops: float | None = None
+    train_img_per_s: float | None = None
+    num_classes: int | None = None  # for the chance check
+    source: str = ""  # file path or W&B run path, for messages
+    order: float = 0.0  # later wins among duplicates (file mtime / W&B creation time)
+
+    @property
+    def group_key(self) -> tuple[str, int | None, str]:
+        return (self.dataset, self.image_size, self.experiment)
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _int(x: Any) -> int | None:
+    v = _num(x)
+    return int(v) if v is not None else None
+
+
+def _from_record(d: dict[str, Any], source: str, order: float = 0.0) -> RunResult | None:
+    """A RunResult from a result.json dict; None (with a warning) when it can't be placed."""
+    try:
+        rung = resolve(str(d.get("rung"))).name
+    except ValueError:
+        _warn(f"{source}: unknown rung {d.get('rung')!r}, skipped")
+        return None
+    metrics = d.get("metrics") or {}
+    status = str(d.get("status") or "completed")
+    return RunResult(
+        rung=rung, seed=_int(d.get("seed")), status=status,
+        dataset=str(d.get("dataset") or "unknown"), image_size=_int(d.get("image_size")),
+        experiment=str(d.get("experiment") or "default"), epochs=_int(d.get("epochs")),
+        recipe=d.get("recipe"), error=d.get("error"),
+        metrics={k: _num(v) for k, v in metrics.items()} if isinstance(metrics, dict) else {},
+        params=_num(d.get("params")), gflops=_num(d.get("gflops")),
+        train_img_per_s=_num(d.get("train_img_per_s")),
+        num_classes=_int(_cfg_get(d.get("config") or {}, "data.num_classes")),
+        source=source, order=order)
+
+
+def load_results(results_dir: str | Path) -> list[RunResult]:
+    """Every ``result.json`` under ``results_dir`` (recursively) with this project's schema."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise SystemExit(f"roadmap: error: results folder {str(root)!r} does not exist.")
+    runs, other_schema = [], []
+    for path in sorted(root.rglob(RESULT_FILE)):
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            _warn(f"{path}: not readable JSON ({e}), skipped")
+            continue
+        if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+            other_schema.append(path)
+            continue
+        r = _from_record(d, str(path), order=path.stat().st_mtime)
+        if r is not None:
+            runs.append(r)
+    if other_schema:  # warn once, not per file
+        _warn(f"ignored {len(other_schema)} result.json file(s) without schema {SCHEMA!r} "
+              f"(first: {other_schema[0]})")
+    return runs
+
+
+def _cfg_get(cfg: dict[str, Any], key: str) -> Any:
+    """``data.name`` from a W&B config that is nested, or flattened with '.' or '/'."""
+    for k in (key, key.replace(".", "/")):
+        if k in cfg:
+            v = cfg[k]
+            return v.get("value", v) if isinstance(v, dict) and set(v) <= {"value", "desc"} else v
+    node: Any = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def load_wandb(path: str, group: str) -> list[RunResult]:
+    """The runs of one W&B group, through the public API; a one-sentence SystemExit offline."""
+    try:
+        import wandb
+
+        api = wandb.Api(timeout=20)
+        wruns = list(api.runs(path, filters={"group": group}))
+    except Exception as e:  # noqa: BLE001 - any failure here means "can't reach W&B"
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise SystemExit(
+            f"roadmap: error: could not read the W&B runs of group {group!r} in {path!r} "
+            f"({type(e).__name__}: {reason}); check the network and `wandb login`, or pass a "
+            f"local RESULTS_DIR instead.") from None
+    return [r for r in (_from_wandb_run(wr, path) for wr in wruns) if r is not None]
+
+
+def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
+    """A RunResult from one W&B public-API run (its ``summary``, ``config`` and ``state``)."""
+    summary = {k: wr.summary.get(k) for k in (*METRICS, "train_loss", "params", "gflops",
+                                              "train_img_per_s", "error", "status")}
+    cfg = dict(wr.config)
+    state = getattr(wr, "state", "finished")
+    if state in ("running", "pending"):
+        _warn(f"W&B run {wr.id} is still {state}, skipped")
+        return None
+    failed = state != "finished" or summary["status"] == "failed"
+    rec = {
+        "rung": _name(_cfg_get(cfg, "rung")), "seed": _cfg_get(cfg, "seed"),
+        "status": "failed" if failed else "completed",
+        "error": summary["error"] or (f"W&B run state {state!r}" if failed else None),
+        "experiment": _name(_cfg_get(cfg, "experiment")),
+        "dataset": _name(_cfg_get(cfg, "data.name")),
+        "image_size": _cfg_get(cfg, "data.image_size"),
+        "epochs": _wandb_epochs(cfg),
+        "recipe": _name(_cfg_get(cfg, "recipe")),
+        "metrics": {k: summary[k] for k in METRICS}, "params": summary["params"],
+        "gflops": summary["gflops"], "train_img_per_s": summary["train_img_per_s"],
+    }
+    created = getattr(wr, "created_at", "") or ""
+    return _from_record(rec, f"wandb:{path}/{wr.id}", order=_iso_order(created))
+
+
+def _wandb_epochs(cfg: dict[str, Any]) -> int | None:
+    """``trainer.epochs``, or when that is null, the recipe's epochs times ``epoch_scale``."""
+    epochs = _int(_cfg_get(cfg, "trainer.epochs"))
+    if epochs is None:
+        base = _num(_cfg_get(cfg, "recipe.epochs"))
+        scale = _num(_cfg_get(cfg, "trainer.epoch_scale"))
+        if base is not None:
+            epochs = max(1, round(base * (scale if scale is not None else 1.0)))
+    return epochs
+
+
+def _name(v: Any) -> Any:
+    """A config entry that is a whole Hydra group node (``{"name": ...}``) stands for its name."""
+    return v.get("name") if isinstance(v, dict) else v
+
+
+def _iso_order(s: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(s).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def group_runs(runs: Iterable[RunResult]) -> dict[tuple[str, int | None, str], list[RunResult]]:
+    """Runs by (dataset, image_size, experiment), sorted; never mix datasets or budgets."""
+    groups: dict[tuple[str, int | None, str], list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault(r.group_key, []).append(r)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])))
+
+
+def group_slug(key: tuple[str, int | None, str]) -> str:
+    dataset, size, experiment = key
+    return re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{size}px-{experiment}".lower()).strip("-")

@@ -1,0 +1,154 @@
+"""The roadmap table: one row per rung of a view, with changes, intervals and verdicts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ladder.report.load import RunResult, _warn
+from ladder.report.stats import MISSING, NO_PARENT, ROOT, verdict, welch_interval
+from ladder.rungs import MILESTONES, RUNGS, Rung, resolve
+
+VIEWS = ("full", "milestones")
+
+@dataclass
+class Row:
+    """One rung of one group's table."""
+
+    index: int
+    rung: Rung
+    parent: str | None  # the rung this row's change is measured against, in this view
+    values: list[float]  # the metric, one per seed
+    seeds: list[int | None]
+    n_failed: int
+    params: float | None
+    gflops: float | None
+    img_per_s: float | None
+    paper_delta: float | None
+    delta: float | None = None
+    ci: tuple[float, float, int] | None = None
+    verdict: str = MISSING
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.values)) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else None
+
+    def label(self, view: str) -> str:
+        """The rung's label in the figure."""
+        r = self.rung
+        if view == "milestones":
+            return r.name if r.milestone == r.name else f"{r.milestone} ({r.name})"
+        step = r.step.replace("->", "\u2192").replace(" (torchvision, 90 ep)",
+                                                      " (torchvision recipe)")
+        return ("\u21b3 " if r.side_branch else "") + step
+
+
+def _view_rungs(view: str) -> list[tuple[Rung, str | None]]:
+    """(rung, parent in this view) in ladder order."""
+    if view == "full":
+        return [(r, r.parent) for r in RUNGS]
+    if view == "milestones":
+        names = list(MILESTONES.values())
+        by = {r.name: r for r in RUNGS}
+        return [(by[n], names[i - 1] if i else None) for i, n in enumerate(names)]
+    raise ValueError(f"unknown view {view!r}; choose from {', '.join(VIEWS)}")
+
+
+def _latest_per_seed(runs: list[RunResult]) -> list[RunResult]:
+    """Completed runs, one per (rung, seed): a rerun replaces the earlier result."""
+    best: dict[tuple[str, int | None], RunResult] = {}
+    for r in sorted((r for r in runs if r.status == "completed"), key=lambda r: r.order):
+        k = (r.rung, r.seed)
+        if k in best:
+            _warn(f"{r.rung} seed {r.seed}: several completed results, using {r.source}")
+        best[k] = r
+    return list(best.values())
+
+
+def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1") -> list[Row]:
+    """One group's rows in ladder order (for ``view``), with changes and intervals."""
+    done = _latest_per_seed(runs)
+    by_name = {r.name: r for r in RUNGS}
+    rows: dict[str, Row] = {}
+    for i, (rung, parent) in enumerate(_view_rungs(view)):
+        mine = sorted((r for r in done if r.rung == rung.name), key=lambda r: (r.seed is None,
+                                                                              r.seed or 0))
+        mine = [r for r in mine if r.metrics.get(metric) is not None]
+        seeds_ok = {r.seed for r in mine}
+        failed = [r for r in runs if r.rung == rung.name and r.status != "completed"
+                  and r.seed not in seeds_ok]
+
+        def avg(attr: str) -> float | None:
+            vals = [getattr(r, attr) for r in mine if getattr(r, attr) is not None]
+            return float(np.mean(vals)) if vals else None
+
+        paper_delta = (rung.paper_top1 - by_name[parent].paper_top1) if parent else None
+        rows[rung.name] = Row(
+            index=i, rung=rung, parent=parent, values=[r.metrics[metric] for r in mine],
+            seeds=[r.seed for r in mine], n_failed=len(failed), params=avg("params"),
+            gflops=avg("gflops"), img_per_s=avg("train_img_per_s"), paper_delta=paper_delta)
+    for row in rows.values():
+        if row.n == 0:
+            row.verdict = MISSING
+        elif row.parent is None:
+            row.verdict = ROOT
+        elif rows[row.parent].n == 0:
+            row.verdict = NO_PARENT
+        else:
+            p = rows[row.parent]
+            row.delta = row.mean - p.mean
+            row.ci = welch_interval(row.values, p.values)
+            row.verdict = verdict(row.ci)
+    return list(rows.values())
+
+
+@dataclass
+class GroupInfo:
+    key: tuple[str, int | None, str]
+    epochs: int | None  # modern-recipe epochs (max in the group)
+    tv_epochs: int | None  # torchvision-recipe epochs, when different
+    n_seeds: int
+
+    @property
+    def dataset(self) -> str:
+        return self.key[0]
+
+    @property
+    def imagenet(self) -> bool:
+        return self.dataset.lower() == "imagenet"
+
+    def title(self) -> str:
+        dataset, size, exp = self.key
+        t = f"{dataset}, {size} px" if size else dataset
+        if self.epochs:
+            t += f", {self.epochs} epochs"
+        if self.tv_epochs:
+            t += f" (torchvision-recipe rung: {self.tv_epochs})"
+        return t + f" \u2014 experiment {exp!r}"
+
+
+def _group_info(key: tuple[str, int | None, str], runs: list[RunResult]) -> GroupInfo:
+    modern = [r.epochs for r in runs if r.epochs and r.recipe != "torchvision"]
+    tv = [r.epochs for r in runs if r.epochs and r.recipe == "torchvision"]
+    epochs = max(modern) if modern else (max(tv) if tv else None)
+    tv_epochs = max(tv) if tv and max(tv) != epochs else None
+    seeds = {r.seed for r in runs if r.status == "completed"}
+    return GroupInfo(key, epochs, tv_epochs, len(seeds))
+
+
+CHANCE_FLOOR = 2.5  # a run under this multiple of chance accuracy did not learn
+
+
+def below_chance_floor(runs: list[RunResult], metric: str = "top1") -> list[RunResult]:
+    """Completed runs whose ``metric`` ends under CHANCE_FLOOR x chance (100 / classes)."""
+    weak = [r for r in _latest_per_seed(runs) if r.num_classes and r.metrics.get(metric) is not None
+            and r.metrics[metric] < CHANCE_FLOOR * 100 / r.num_classes]
+    return sorted(weak, key=lambda r: (RUNGS.index(resolve(r.rung)), r.seed or 0))
