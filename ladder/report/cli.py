@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from ladder.report.attribution import split, split_table
 from ladder.report.figure import plot_group
 from ladder.report.load import (METRICS, SCHEMA, RunResult, group_runs, group_slug, load_results,
                                 load_wandb)
@@ -73,6 +74,8 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         if weak:
             md.append(f"- {len(weak)} run(s) ended under {CHANCE_FLOOR:g}\u00d7 chance (listed "
                       "above); the steps into and out of those rungs are not evidence.")
+        md += ["", "Recipe vs architecture (exercise 20.5.1; measured on this group, paper "
+               "Table 10):", "", split_table(split(rows))]
     md_path = out / "roadmap.md"
     md_path.write_text("\n".join(md) + "\n")
     return [md_path] + written

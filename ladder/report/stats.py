@@ -34,15 +34,24 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
 
     Returns (low, high, df). With zero spread on both sides the interval is the point itself.
     """
-    n1, n2 = len(a), len(b)
-    if n1 < 2 or n2 < 2:
+    if len(a) < 2 or len(b) < 2:
         return None
-    d = float(np.mean(a) - np.mean(b))
-    v1, v2 = float(np.var(a, ddof=1)) / n1, float(np.var(b, ddof=1)) / n2
+    return welch_from_summary(float(np.mean(a)), float(np.std(a, ddof=1)), len(a),
+                              float(np.mean(b)), float(np.std(b, ddof=1)), len(b))
+
+
+def welch_from_summary(mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: float,
+                       n_b: int) -> tuple[float, float, int] | None:
+    """:func:`welch_interval` from each side's mean, sample std and n (e.g. a paper's mean +-
+    std of 3 seeds). None when n < 2 on a side."""
+    if n_a < 2 or n_b < 2:
+        return None
+    d = mean_a - mean_b
+    v1, v2 = std_a * std_a / n_a, std_b * std_b / n_b
     se2 = v1 + v2
     if se2 == 0.0:
-        return d, d, n1 + n2 - 2
-    denom = (v1 * v1 / (n1 - 1) if v1 else 0.0) + (v2 * v2 / (n2 - 1) if v2 else 0.0)
+        return d, d, n_a + n_b - 2
+    denom = (v1 * v1 / (n_a - 1) if v1 else 0.0) + (v2 * v2 / (n_b - 1) if v2 else 0.0)
     df = max(1, math.floor(se2 * se2 / denom))
     half = t975(df) * math.sqrt(se2)
     return d - half, d + half, df

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ladder.report.attribution import split, split_findings
 from ladder.report.stats import FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT
 from ladder.report.table import GroupInfo, Row
 
@@ -114,6 +115,7 @@ def findings(rows: list[Row], info: GroupInfo) -> list[str]:
              f"in the paper")
         s += f" and {_rung_list(disagree, False)} the opposite way." if disagree else "."
         out.append(s)
+    out += split_findings(split(rows), info)
     if judged:
         out.append(f"These are {judged} separate 95% intervals with no correction for multiple "
                    "comparisons, so about one step in twenty with no real effect will still look "
