@@ -1,4 +1,5 @@
-"""Train one rung of the ladder: ``python train.py +rung=<rung or milestone>``.
+"""Train one rung of the ladder, ``python train.py +rung=<rung or milestone>``, or any timm
+model under the same recipe and data, ``python train.py backbone=<timm model name>``.
 
 Thin Hydra entry point: compose the config, convert it once to typed objects, hand it to
 ``ladder.trainer.train``. See README.md for presets, sweeps and clusters.
@@ -11,11 +12,11 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 import ladder.conf_store  # noqa: F401  (registers the schema)
-from ladder import rungs
+from ladder.compose import to_typed
 from ladder.config import ConfigError
 from ladder.data import DataError
 from ladder.checkpoint import CheckpointError
@@ -56,10 +57,7 @@ def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     try:
-        if OmegaConf.is_missing(cfg, "rung"):
-            raise ConfigError("no rung chosen: run `python train.py +rung=<name>`; valid names: "
-                              + ", ".join(rungs.valid_names()))
-        typed = OmegaConf.to_object(cfg)  # validates every value, naming the key
+        typed = to_typed(cfg)  # validates every value, naming the key
     except (ConfigError, MissingMandatoryValue) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -79,7 +77,7 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(1 if isinstance(err, NonFiniteLoss) else 2)
     except Exception as err:
         if multirun:  # recorded in result.json; one job's failure loses none of the others'
-            print(f"[ladder] job {typed.rung} seed {typed.seed} failed: {type(err).__name__}: "
+            print(f"[ladder] job {typed.rung or typed.backbone} seed {typed.seed} failed: {type(err).__name__}: "
                   f"{err}", file=sys.stderr)
             return None
         raise

@@ -52,6 +52,21 @@ def compose_config(rung: str | None, overrides: Sequence[str] = (),
                        return_hydra_config=return_hydra_config)
 
 
+def to_typed(cfg: DictConfig):
+    """The typed :class:`ladder.schema.TrainConfig` of a composed config (every value checked,
+    naming the key); a config without ``+rung`` trains its ``backbone`` (ladder/subject.py)."""
+    from ladder.config import ConfigError
+
+    if OmegaConf.is_missing(cfg, "rung"):
+        if not cfg.get("backbone"):
+            raise ConfigError("no rung chosen: run `python train.py +rung=<name>` (valid names: "
+                              + ", ".join(rungs.valid_names())
+                              + ") or `python train.py backbone=<timm model name>`")
+        cfg = cfg.copy()
+        cfg.rung = None
+    return OmegaConf.to_object(cfg)
+
+
 @lru_cache(maxsize=None)
 def _paper_scale_fields(rung: str) -> tuple:
     cfg = compose_config(rung, ["preset=imagenet", "data.root=unused"])

@@ -165,6 +165,8 @@ class TrainerConfig:
     checkpoint_every_steps: int = 0  # also checkpoint mid-epoch every N optimizer steps (0: off)
     resume: Optional[str] = None  # a checkpoint to start from; null: the run dir's own, if any
     sync_batchnorm: bool = False  # SyncBatchNorm for the BatchNorm rungs under torchrun
+    # After training: inference latency at batch 1 and 64 on the run's device (ladder/latency.py)
+    measure_latency: bool = False
 
     def __post_init__(self) -> None:
         _choice("trainer.precision", self.precision, PRECISIONS)
@@ -213,8 +215,13 @@ class LoggerConfig:
 class TrainConfig:
     """The root of ``conf/train.yaml``."""
 
-    rung: str = "???"
+    rung: Optional[str] = "???"  # +rung=<name>; None when the run trains a timm backbone
     seed: int = 0
+    # Any timm.list_models() name instead of a rung (ladder/subject.py): backbone=<name>.
+    backbone: Optional[str] = None
+    pretrained: bool = False  # backbones: start from timm's weights (needs the HF Hub)
+    backbone_kwargs: Dict[str, Any] = field(default_factory=dict)  # to timm.create_model
+    backbone_patch_size: Optional[int] = None  # transformer backbones' patch size (presets)
     experiment: str = "demo"  # the budget name; results group by it
     output_dir: str = "."  # set by train.py to Hydra's run/sweep dir
     model: NetConfig = field(default_factory=NetConfig)
@@ -222,3 +229,12 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def __post_init__(self) -> None:
+        if self.rung and self.backbone:
+            raise ConfigError(f"+rung={self.rung} and backbone={self.backbone} both given: a run "
+                              f"trains one rung or one timm backbone")
+        if not self.rung and not self.backbone:
+            raise ConfigError("no rung or backbone chosen: +rung=<name> or backbone=<timm name>")
+        if self.backbone_patch_size is not None:
+            _positive("backbone_patch_size", self.backbone_patch_size)

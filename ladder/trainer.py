@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from ladder import checkpoint as ckpt
 from ladder import rungs
 from ladder.data import Loaders, build_loaders
-from ladder.model import LadderNet, count_gmacs, count_params
+from ladder.model import count_gmacs, count_params
 from ladder.optim import Budget, build_optimizer, lr_at, make_budget
 from ladder.schema import TrainConfig
+from ladder.subject import subject_of
 from ladder.tracking import Tracker, create_tracker
 
 RESULT_SCHEMA = "ladder.result/1"
@@ -64,6 +65,22 @@ def pick_device(name: str, local_rank: int) -> torch.device:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    """The card's name, or the CPU's model and the compute threads (for benchmark figures)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if
+                  line.startswith("model name")), "cpu")
+    return f"{model}, {torch.get_num_threads()} threads"
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -118,7 +135,7 @@ class Trainer:
         self.tags = tags or []
         self.rank, self.local_rank, self.world = dist_info()
         self.is_main = self.rank == 0
-        self.rung = rungs.resolve(cfg.rung)
+        self.subject = None  # the rung or the timm backbone, built in setup()
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self.result_path = self.out / "result.json"
         self.tracker: Tracker = Tracker()
@@ -135,6 +152,7 @@ class Trainer:
         if self.world > 1 and not dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() and cfg.trainer.device != "cpu" else "gloo"
             dist.init_process_group(backend)
+        self.subject = subject_of(cfg)
         self.device = pick_device(cfg.trainer.device, self.local_rank)
         self.dtype = pick_dtype(cfg.trainer.precision, self.device)
         if self.device.type == "cuda":
@@ -153,8 +171,8 @@ class Trainer:
         if cfg.trainer.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.trainer.max_steps_per_epoch)
 
-        self.model = LadderNet(cfg.model).to(self.device)
-        if cfg.trainer.sync_batchnorm and self.world > 1 and cfg.model.norm == "batchnorm":
+        self.model = self.subject.build().to(self.device)
+        if cfg.trainer.sync_batchnorm and self.world > 1 and self.subject.has_batchnorm:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         if cfg.trainer.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -200,7 +218,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "format": 1,
-            "rung": self.rung.name,
+            "rung": self.subject.name,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -232,9 +250,9 @@ class Trainer:
         state, path = ckpt.load_latest(
             path, map_location=self.device,
             warn=lambda msg: print(msg, file=sys.stderr, flush=True) if self.is_main else None)
-        if state.get("rung") != self.rung.name:
-            raise ckpt.CheckpointError(f"checkpoint {path} belongs to rung {state.get('rung')!r}, "
-                                       f"not {self.rung.name!r}")
+        if state.get("rung") != self.subject.name:
+            raise ckpt.CheckpointError(f"checkpoint {path} belongs to {state.get('rung')!r}, "
+                                       f"not {self.subject.name!r}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -414,21 +432,21 @@ class Trainer:
     def banner(self) -> str:
         c, b = self.cfg, self.budget
         lines = [
-            f"[ladder] rung {self.rung.name} (step {rungs.index(self.rung.name)}: {self.rung.step}"
-            + (f"; milestone {self.rung.milestone}" if self.rung.milestone else "") + ")",
+            f"[ladder] {self.subject.describe}",
             f"[ladder] data {c.data.name} at {c.data.image_size}px from {self.loaders.source} "
             f"({self.loaders.train_size} train / {self.loaders.val_size} val images; "
             f"{self.loaders.pipeline} pipeline)",
-            f"[ladder] width x{c.model.width_multiplier:g}, stem stride {c.model.stem_stride}, "
-            f"{self.params / 1e6:.2f}M params; recipe {c.recipe.name}: {b.epochs} epochs "
+            (f"[ladder] width x{c.model.width_multiplier:g}, stem stride {c.model.stem_stride}, "
+             if self.subject.rung else "[ladder] ")
+            + f"{self.params / 1e6:.2f}M params; recipe {c.recipe.name}: {b.epochs} epochs "
             f"(paper {c.recipe.epochs}), batch {b.global_batch} = {b.per_device_batch} x "
             f"{b.accum_steps} accum x {self.world} ranks, lr {b.lr:.3g}",
             f"[ladder] {self.device.type} {str(self.dtype).replace('torch.', '')}, "
             f"output {self.out}",
         ]
-        if c.experiment == "demo":
+        if c.experiment == "demo" and self.subject.rung:
             lines.append("[ladder] this is the small demo; the real thing: python train.py "
-                         f"+rung={self.rung.name} preset=imagenet data.root=/path/to/imagenet")
+                         f"+rung={self.subject.rung} preset=imagenet data.root=/path/to/imagenet")
         return "\n".join(lines)
 
     def run(self) -> dict[str, Any]:
@@ -447,7 +465,7 @@ class Trainer:
                 print(f"[ladder] resumed from {resumed} at epoch {self.epoch}, "
                       f"step {self.step}", flush=True)
             self.tracker = create_tracker(
-                self.cfg.logger, name=self.rung.name, group=self.cfg.logger.group or self.sweep_group,
+                self.cfg.logger, name=self.subject.name, group=self.cfg.logger.group or self.sweep_group,
                 config=self.plain_config(), run_dir=self.cfg.logger.dir or str(self.out),
                 run_id=self.wandb_id, tags=self.tags + [self.cfg.experiment, self.cfg.recipe.name])
             self.wandb_id = self.tracker.run_id
@@ -497,16 +515,23 @@ class Trainer:
                    "ema_top1": last.get("ema_top1"), "train_loss": last["train_loss"],
                    "val_loss": last["val_loss"]}
         result = self.result_base()
-        paper = LadderNet(self.paper_scale_config())
+        paper, paper_px = self.subject.reference()
         result.update({
             "status": "completed", "error": None, "metrics": metrics, "history": self.history,
-            "params": count_params(paper), "gflops": round(count_gmacs(paper, 224), 4),
+            "params": count_params(paper), "gflops": round(count_gmacs(paper, paper_px), 4),
             "trained_params": self.params,
             "trained_gflops": round(count_gmacs(self.model, self.cfg.data.image_size), 6),
             "train_img_per_s": self.train_images / max(1e-9, self.train_time),
             "wall_time_s": self.wall_before + (time.time() - self.t0),
             "wandb_run_id": self.wandb_id,
         })
+        if self.cfg.trainer.measure_latency:
+            from ladder.latency import measure_latency
+
+            result["latency_ms"] = measure_latency(
+                self.model, self.cfg.data.image_size, self.device, self.dtype,
+                channels_last=self.cfg.trainer.channels_last)
+            result["latency_device"] = device_name(self.device)
         if self.is_main:
             write_json(self.result_path, result)
             self.tracker.summary({**{k: v for k, v in metrics.items() if v is not None},
@@ -517,15 +542,11 @@ class Trainer:
                   f"in {result['wall_time_s']:.0f}s; result: {self.result_path}", flush=True)
         return result
 
-    def paper_scale_config(self):
-        from dataclasses import replace
-
-        return replace(self.cfg.model, width_multiplier=1.0, stem_stride=4, num_classes=1000)
-
     def result_base(self) -> dict[str, Any]:
         c = self.cfg
         return {
-            "schema": RESULT_SCHEMA, "rung": self.rung.name, "milestone": self.rung.milestone,
+            "schema": RESULT_SCHEMA, "rung": c.rung and rungs.resolve(c.rung).name,
+            "milestone": c.rung and rungs.resolve(c.rung).milestone, "backbone": c.backbone,
             "seed": c.seed, "experiment": c.experiment, "sweep_group": self.sweep_group,
             "dataset": c.data.name, "image_size": c.data.image_size,
             "epochs": getattr(self, "budget", None) and self.budget.epochs,
@@ -577,7 +598,7 @@ def train(cfg: TrainConfig, output_dir: str | Path, command: str = "",
     """
     done = completed_result(Path(output_dir))
     if done is not None:
-        print(f"[ladder] {cfg.rung} (seed {cfg.seed}) already completed in {output_dir}: "
+        print(f"[ladder] {cfg.rung or cfg.backbone} (seed {cfg.seed}) already completed in {output_dir}: "
               f"top-1 {done['metrics']['top1']:.2f}; nothing to do (delete result.json to retrain)",
               flush=True)
         return done

@@ -2,9 +2,13 @@
 
     python scripts/sweep.py --rungs milestones --seeds 0,1 --jobs 2 -- preset=imagenette_cpu
     python scripts/sweep.py --rungs ladder --seeds 0,1,2 --jobs 8 --out runs/gpu -- preset=imagenette_gpu
+    python scripts/sweep.py --backbones resnet50,convnext_tiny,vit_small_patch16_224 --seeds 0,1 \
+        -- recipe=modern trainer.measure_latency=true
 
-Each job is one ``python train.py +rung=R seed=S <overrides>`` writing to
-``OUT/<rung>/seed<seed>/`` (OUT: ``multirun/<experiment>`` by default): the same layout as
+Each job is one ``python train.py +rung=R seed=S <overrides>`` (``backbone=B`` with
+``--backbones``: any timm model, ladder/subject.py) writing to
+``OUT/<rung or backbone>/seed<seed>/`` (OUT: ``multirun/<experiment>`` by default,
+``multirun/<experiment>-backbones`` with ``--backbones``): the same layout as
 ``train.py -m``, so ``scripts/roadmap.py OUT`` reports it. Rerunning the command resumes: a job
 whose result.json says completed is skipped by train.py, an interrupted one continues from its
 checkpoint. Up to ``--jobs`` run at once, each with ``--threads`` compute threads (default: the
@@ -45,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rungs", default="milestones",
                         help="ladder, milestones, or rung names separated by commas")
+    parser.add_argument("--backbones", default=None,
+                        help="timm model names separated by commas, instead of --rungs")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--jobs", type=int, default=1, help="jobs at once")
     parser.add_argument("--threads", type=int, default=None,
@@ -53,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job (after --)")
     args = parser.parse_args(argv)
 
-    names = rung_list(args.rungs)
+    names = args.backbones.split(",") if args.backbones else rung_list(args.rungs)
+    switch = "backbone=" if args.backbones else "+rung="
     seeds = [int(s) for s in args.seeds.split(",")]
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     out = args.out
@@ -67,20 +74,20 @@ def main(argv: list[str] | None = None) -> int:
 
             experiment = yaml.safe_load((REPO / "conf" / "preset" / f"{preset}.yaml").read_text())[
                 "experiment"]
-        out = f"multirun/{experiment}"
+        out = f"multirun/{experiment}" + ("-backbones" if args.backbones else "")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(r, s) for s in seeds for r in names]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     group = out.name
-    print(f"[sweep] {len(jobs)} jobs ({len(names)} rungs x {len(seeds)} seeds), {args.jobs} at "
+    print(f"[sweep] {len(jobs)} jobs ({len(names)} {'backbones' if args.backbones else 'rungs'} x {len(seeds)} seeds), {args.jobs} at "
           f"once, {threads} threads each, into {out}", flush=True)
 
     def run(job: tuple[str, int]) -> tuple[str, int, int, float]:
         rung, seed = job
         run_dir = out / rung / f"seed{seed}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, str(REPO / "train.py"), f"+rung={rung}", f"seed={seed}",
+        cmd = [sys.executable, str(REPO / "train.py"), f"{switch}{rung}", f"seed={seed}",
                f"hydra.run.dir={run_dir}", f"logger.group={group}", "trainer.progress=false",
                *args.overrides]
         t0 = time.time()

@@ -1,0 +1,87 @@
+"""Any timm backbone under the rung machinery's recipe, data and results (ladder/subject.py)."""
+from __future__ import annotations
+
+import json
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import tiny_overrides
+from ladder.compose import compose_config, to_typed
+from ladder.config import ConfigError
+from ladder.trainer import train
+
+
+def _backbone_cfg(cache_dir, name, *extra):
+    return to_typed(compose_config(None, [*tiny_overrides(cache_dir), f"backbone={name}",
+                                          "recipe=modern", *extra]))
+
+
+def test_a_vit_trains_at_the_presets_resolution_with_the_rung_results(cache_dir, tmp_path):
+    cfg = _backbone_cfg(cache_dir, "vit_tiny_patch16_224", "backbone_patch_size=8",
+                        "trainer.measure_latency=true")
+    assert cfg.rung is None and cfg.data.image_size == 32
+    result = train(cfg, tmp_path)
+    assert result["status"] == "completed"
+    assert result["backbone"] == "vit_tiny_patch16_224" and result["rung"] is None
+    model_cfg = result["config"]
+    assert model_cfg["backbone"] == "vit_tiny_patch16_224" and model_cfg["recipe"]["name"] == "modern"
+    # Built at 32 px with 8 px patches (a 4 x 4 grid) and the data's 10 classes; the reference
+    # figures are timm's model at its own 224 px and 1000 classes.
+    assert result["trained_params"] < result["params"]
+    assert 0 < result["trained_gflops"] < result["gflops"] / 10
+    assert set(result["latency_ms"]) == {"1", "64"}
+    assert 0 < result["latency_ms"]["1"] < result["latency_ms"]["64"]
+    assert result["latency_device"]
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["latency_ms"] == result["latency_ms"]
+
+
+def test_a_cnn_backbone_resumes_from_its_own_checkpoint_only(cache_dir, tmp_path):
+    cfg = _backbone_cfg(cache_dir, "resnet10t")
+    first = train(cfg, tmp_path / "a")
+    assert first["backbone"] == "resnet10t" and "latency_ms" not in first
+    (tmp_path / "a" / "result.json").unlink()  # rerun: resumes, the model must match
+    again = train(cfg, tmp_path / "a")
+    assert again["metrics"]["top1"] == first["metrics"]["top1"]
+    other = _backbone_cfg(cache_dir, "vit_tiny_patch16_224", "backbone_patch_size=8",
+                          "trainer.resume=" + str(tmp_path / "a" / "checkpoints" / "last.pt"))
+    with pytest.raises(Exception, match="belongs to 'resnet10t', not 'vit_tiny_patch16_224'"):
+        train(other, tmp_path / "b")
+
+
+def test_bad_backbone_choices_are_one_clear_sentence(cache_dir):
+    from ladder.subject import subject_of
+
+    with pytest.raises(ConfigError, match="not a timm model; similar names: .*convnext_tiny"):
+        subject_of(_backbone_cfg(cache_dir, "convnext_tinny"))
+    with pytest.raises(ConfigError, match="both given"):
+        to_typed(compose_config("micro", [*tiny_overrides(cache_dir), "backbone=resnet10t"]))
+    with pytest.raises(ConfigError, match="backbone=<timm model name>"):
+        to_typed(compose_config(None, tiny_overrides(cache_dir)))
+
+
+def test_pretrained_offline_fails_with_one_sentence(cache_dir, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from ladder.subject import PretrainedUnavailable
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no cached weights either
+    cfg = _backbone_cfg(cache_dir, "resnet10t", "pretrained=true")
+    with pytest.raises(PretrainedUnavailable) as err:
+        train(cfg, tmp_path / "run")
+    message = str(err.value)
+    assert message.startswith("pretrained=true: could not load timm's weights for resnet10t (")
+    assert "\n" not in message and "pretrained=false" in message
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "failed" and "pretrained=true" in result["error"]
+
+
+def test_hydra_names_the_run_dir_after_the_backbone(cache_dir):
+    cfg = compose_config(None, ["backbone=resnet10t", "+sweep=backbones"],
+                         return_hydra_config=True)
+    assert OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"] == \
+        "outputs/demo/resnet10t/seed0"
+    assert cfg.hydra.sweep.dir == "multirun/demo-backbones"
+    assert cfg.hydra.sweeper.params.backbone == "resnet50,convnext_tiny,vit_small_patch16_224"
+    assert cfg.recipe.name == "modern" and cfg.trainer.measure_latency
