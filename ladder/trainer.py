@@ -174,7 +174,12 @@ class Trainer:
         self.model = self.subject.build().to(self.device)
         if cfg.trainer.sync_batchnorm and self.world > 1 and self.subject.has_batchnorm:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        if cfg.trainer.channels_last:
+        # oneDNN in torch 2.14 corrupts memory (double free) in the backward pass of some small
+        # channels_last conv nets on a CPU with one compute thread (the inverted_bottleneck rung at
+        # width x0.0625): there, train contiguous.
+        self.channels_last = cfg.trainer.channels_last and not (
+            self.device.type == "cpu" and torch.get_num_threads() == 1)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model, cfg.recipe, self.budget.lr)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
@@ -309,7 +314,7 @@ class Trainer:
             x, y = next(loader)
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
-            if cfg.trainer.channels_last:
+            if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             if self.mixup is not None:
                 x, y = self.mixup(x, y)
@@ -413,7 +418,7 @@ class Trainer:
         for x, y in self.loaders.val:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
-            if self.cfg.trainer.channels_last:
+            if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
                 logits = module(x)
@@ -530,7 +535,7 @@ class Trainer:
 
             result["latency_ms"] = measure_latency(
                 self.model, self.cfg.data.image_size, self.device, self.dtype,
-                channels_last=self.cfg.trainer.channels_last)
+                channels_last=self.channels_last)
             result["latency_device"] = device_name(self.device)
         if self.is_main:
             write_json(self.result_path, result)

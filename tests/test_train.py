@@ -213,3 +213,14 @@ def test_invalid_value_fails_before_work_naming_the_key(tmp_path, cache_dir):
     proc = _train_py(["+rung=micro", "recipe.lr=-1"], tmp_path, cache_dir, timeout=60)
     assert proc.returncode == 2 and "recipe.lr=-1" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.pt"))
+
+
+def test_one_compute_thread_trains_the_rung_that_crashed_onednn(cache_dir, tmp_path):
+    """torch 2.14's oneDNN double-frees in the backward of this tiny channels_last net at one
+    thread (the process aborts); the trainer trains contiguous there."""
+    env = {**os.environ, "LADDER_CACHE": str(cache_dir), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(REPO / "train.py"), "+rung=inverted_bottleneck",
+                           *tiny_overrides(cache_dir), f"hydra.run.dir={tmp_path}"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
