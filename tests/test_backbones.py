@@ -85,3 +85,24 @@ def test_hydra_names_the_run_dir_after_the_backbone(cache_dir):
     assert cfg.hydra.sweep.dir == "multirun/demo-backbones"
     assert cfg.hydra.sweeper.params.backbone == "resnet50,convnext_tiny,vit_small_patch16_224"
     assert cfg.recipe.name == "modern" and cfg.trainer.measure_latency
+
+
+def test_the_backbones_table_from_real_runs(cache_dir, tmp_path):
+    from ladder.report.backbones import write_backbones
+
+    for name, extra in (("resnet10t", []), ("vit_tiny_patch16_224", ["backbone_patch_size=8"])):
+        for seed in (0, 1):
+            cfg = _backbone_cfg(cache_dir, name, f"seed={seed}", *extra,
+                                f"trainer.measure_latency={seed == 0}")  # the median of one
+            train(cfg, tmp_path / "runs" / name / f"seed{seed}")
+    (tmp_path / "runs" / "junk").mkdir()
+    (tmp_path / "runs" / "junk" / "result.json").write_text("{not json")
+    md = write_backbones(tmp_path / "runs", tmp_path / "report").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in md.splitlines()
+            if line.startswith("| resnet10t") or line.startswith("| vit_tiny")}
+    assert set(rows) == {"resnet10t", "vit_tiny_patch16_224"}
+    assert rows["resnet10t"][1] == "2" and rows["resnet10t"][3] == "reference"
+    assert "\u00b1" in rows["vit_tiny_patch16_224"][2]
+    assert rows["vit_tiny_patch16_224"][3].count("[") == 1  # a Welch interval vs resnet10t
+    assert all(cell.strip("| ") != "-" for cell in rows["resnet10t"][4:])  # every figure there
+    assert "demo at 32 px, recipe modern" in md
