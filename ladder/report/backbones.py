@@ -125,3 +125,21 @@ def write_backbones(folder: Path, out_dir: Path, metric: str = "top1") -> Path:
     path = out / "backbones.md"
     path.write_text(backbones_markdown(runs, metric, str(folder)))
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The backbones table from a folder of runs.")
+    parser.add_argument("folder", type=Path, help="e.g. multirun/demo-backbones")
+    parser.add_argument("--out", type=Path, default=None, help="default: FOLDER")
+    parser.add_argument("--metric", default="top1")
+    args = parser.parse_args(argv)
+    out = args.out or args.folder
+    path = write_backbones(args.folder, out, args.metric)
+    print(path.read_text(), end="")
+    print(f"roadmap: wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
