@@ -78,7 +78,7 @@ class NetConfig:
         zero_init_residual: start each residual branch closed by zero-initializing its last
             BatchNorm's weight (torchvision's ``zero_init_residual``, Goyal et al. 2017), in
             blocks without layer scale (which closes the branch already). Off in the paper.
-        num_classes: classifier outputs.
+        num_classes: classifier outputs (0: none; the network ends at the pooled features).
         in_chans: input channels.
     """
 
@@ -144,9 +144,9 @@ class NetConfig:
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ConfigError(f"model.drop_path_rate={self.drop_path_rate!r} is not valid; "
                               f"allowed values: 0 <= rate < 1")
-        if self.num_classes < 1:
+        if self.num_classes < 0:
             raise ConfigError(f"model.num_classes={self.num_classes!r} is not valid; allowed "
-                              f"values: an integer >= 1")
+                              f"values: an integer >= 0 (0: no classifier, timm's convention)")
         if self.in_chans < 1:
             raise ConfigError(f"model.in_chans={self.in_chans!r} is not valid; allowed values: "
                               f"an integer >= 1")

@@ -8,12 +8,18 @@ config is timm's ``convnext_tiny``. Every step between is a point in the same sp
 Bias rule (derived, not configured): a conv has a bias unless a BatchNorm directly follows it.
 That gives torchvision's bias-free ResNet and timm's all-bias ConvNeXt, and a sensible middle.
 """
-from __future__ import annotations
+# No ``from __future__ import annotations``: torch.fx copies the forward methods' annotations
+# into the code it generates, and TorchScript cannot read them back as strings (timm's
+# fx + torchscript test fails on "_torch_Tensor_").
 
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from timm.layers import DropPath, LayerNorm2d, calculate_drop_path_rates, trunc_normal_
+from timm.layers import (DropPath, LayerNorm2d, SelectAdaptivePool2d, calculate_drop_path_rates,
+                         trunc_normal_)
+from timm.models import checkpoint_seq
+from timm.models._features import feature_take_indices
 
 from ladder.config import NetConfig
 
@@ -108,13 +114,24 @@ class Block(nn.Module):
 
 
 class Stage(nn.Module):
+    """A stage: optional separate downsampling, then its blocks.
+
+    ``grad_checkpointing`` (timm's ``set_grad_checkpointing``) recomputes each block's
+    activations in the backward pass instead of storing them. As in timm's ResNets, a
+    BatchNorm in a checkpointed block updates its running statistics twice per step.
+    """
+
     def __init__(self, downsample: nn.Module, blocks: list[nn.Module]):
         super().__init__()
         self.downsample = downsample
         self.blocks = nn.Sequential(*blocks)
+        self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(self.downsample(x))
+        x = self.downsample(x)
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return checkpoint_seq(self.blocks, x)
+        return self.blocks(x)
 
 
 def make_stem(cfg: NetConfig, out_chs: int) -> nn.Sequential:
@@ -141,12 +158,32 @@ def make_stem(cfg: NetConfig, out_chs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class LadderNet(nn.Module):
-    """The ladder's network: any rung from ResNet-50 to ConvNeXt-T, built from a NetConfig."""
+# Global pools that keep the channel count (the head norm and classifier are sized for it).
+GLOBAL_POOLS = ("avg", "max", "avgmax", "fast", "")
 
-    def __init__(self, cfg: NetConfig):
+
+class LadderNet(nn.Module):
+    """The ladder's network: any rung from ResNet-50 to ConvNeXt-T, built from a NetConfig.
+
+    It follows timm's model interface (``num_classes``, ``num_features``, ``feature_info``,
+    ``forward_features / forward_head / forward_intermediates``, ``reset_classifier``,
+    ``set_grad_checkpointing``), so ``timm.create_model("ladder_<rung>", features_only=True)``,
+    timm's train script and torch.fx feature extraction work on every rung
+    (see :mod:`ladder.registry`).
+
+    Args:
+        cfg: the architecture (every rung's axes, ``num_classes`` 0 for no classifier).
+        global_pool: timm's pooling choice for the head; ``''`` keeps the spatial map (only
+            without a classifier). No rung changes it: the roadmap pools by average.
+        drop_rate: dropout before the classifier (timm's ``drop_rate``); 0 in every rung.
+    """
+
+    def __init__(self, cfg: NetConfig, global_pool: str = "avg", drop_rate: float = 0.0):
         super().__init__()
         self.cfg = cfg
+        self.num_classes = cfg.num_classes
+        self.in_chans = cfg.in_chans
+        self.drop_rate = drop_rate
         widths = cfg.scaled_widths()
         inverted = cfg.block == "inverted_bottleneck"
         stage_out = [w if inverted else w * cfg.expansion for w in widths]
@@ -156,6 +193,7 @@ class LadderNet(nn.Module):
         self.stem = make_stem(cfg, widths[0])
         rates = calculate_drop_path_rates(cfg.drop_path_rate, cfg.depths, stagewise=True)
         stages = []
+        self.feature_info = []
         in_chs = widths[0]
         for i, depth in enumerate(cfg.depths):
             if separate and i > 0:
@@ -170,11 +208,29 @@ class LadderNet(nn.Module):
                 blocks.append(Block(in_chs, stage_out[i], stage_inner[i], stride, cfg, rates[i][j]))
                 in_chs = stage_out[i]
             stages.append(Stage(downsample, blocks))
+            # Every rung halves the resolution at each stage after the stem's stem_stride.
+            self.feature_info.append(dict(num_chs=in_chs, reduction=cfg.stem_stride * 2 ** i,
+                                          module=f"stages.{i}"))
         self.stages = nn.Sequential(*stages)
-        self.num_features = in_chs
+        self.num_features = self.head_hidden_size = in_chs
+        # Head: pool -> norm (separate downsampling only) -> flatten -> dropout -> classifier.
+        self.global_pool, self.flatten = self._make_pool(global_pool, cfg.num_classes)
         self.head_norm = make_norm(cfg.norm, in_chs) if separate else nn.Identity()
-        self.fc = nn.Linear(in_chs, cfg.num_classes)
+        self.head_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        self.fc = nn.Linear(in_chs, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         self.init_weights()
+
+    @staticmethod
+    def _make_pool(global_pool: str, num_classes: int) -> tuple[nn.Module, nn.Module]:
+        if global_pool not in GLOBAL_POOLS:
+            raise ValueError(f"global_pool={global_pool!r} is not valid; allowed values: "
+                             f"{', '.join(map(repr, GLOBAL_POOLS))} (pools that keep the channel "
+                             f"count)")
+        if not global_pool and num_classes > 0:
+            raise ValueError("global_pool='' (no pooling) needs num_classes=0: the classifier "
+                             "takes pooled features")
+        pool = SelectAdaptivePool2d(pool_type=global_pool)
+        return pool, (nn.Flatten(1) if global_pool else nn.Identity())
 
     def init_weights(self) -> None:
         init = self.cfg.weight_init_override or self.cfg.weight_init
@@ -199,19 +255,99 @@ class LadderNet(nn.Module):
                         and isinstance(block.layers[-1].norm, nn.BatchNorm2d)):
                     nn.init.zeros_(block.layers[-1].norm.weight)
 
-    # timm's model interface, so timm's train/benchmark scripts work with the ladder.
+    # --- timm's model interface -------------------------------------------------------------
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups by depth, for timm's layer-wise lr decay."""
+        return dict(
+            stem=r"^stem",
+            blocks=r"^stages\.(\d+)" if coarse else [
+                (r"^stages\.(\d+)\.downsample", (0,)),
+                (r"^stages\.(\d+)\.blocks\.(\d+)", None),
+                (r"^head_norm", (99999,)),
+            ],
+        )
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        for stage in self.stages:
+            stage.grad_checkpointing = enable
+
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.fc
 
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """A fresh classifier for ``num_classes`` (0: none); ``global_pool`` changes the pooling
+        (``''``: none, so ``forward`` returns the normed feature map)."""
+        if global_pool is None:
+            global_pool = self.global_pool.pool_type
+        self.global_pool, self.flatten = self._make_pool(global_pool, num_classes)
+        self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: Optional[Union[int, List[int]]] = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = "NCHW",
+            intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Each stage's output (timm's feature API).
+
+        Args:
+            x: input images, NCHW.
+            indices: stages to return: the last n if an int, all if None, else these indices.
+            norm: accepted for timm's API; no rung has a norm between the last stage and the
+                pooling, so there is nothing to apply.
+            stop_early: skip the stages after the last one asked for.
+            output_fmt: only ``NCHW``.
+            intermediates_only: return only the list of stage outputs.
+
+        Returns:
+            The stage outputs, or ``(forward_features(x), stage outputs)``.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt={output_fmt!r} is not valid; allowed values: NCHW")
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        intermediates = []
+        x = self.stem(x)
+        if torch.jit.is_scripting() or not stop_early:
+            stages = self.stages
+        else:
+            stages = self.stages[:max_index + 1]
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in take_indices:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        return x, intermediates
+
+    def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1,
+                                  prune_norm: bool = False, prune_head: bool = True) -> List[int]:
+        """Drop the stages after the last of ``indices`` (and the head); returns the kept
+        indices. ``prune_norm`` is accepted for timm's API (the only norm left is the head's)."""
+        take_indices, max_index = feature_take_indices(len(self.stages), indices)
+        pruned_end = max_index < len(self.stages) - 1
+        self.stages = self.stages[:max_index + 1]
+        if pruned_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
+        if prune_head or pruned_end:
+            self.head_norm = nn.Identity()  # sized for (and part of) the removed head
+            self.reset_classifier(0, "")
+        return take_indices
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean((2, 3), keepdim=True)
-        x = self.head_norm(x).flatten(1)
+        x = self.global_pool(x)
+        x = self.flatten(self.head_norm(x))
+        x = self.head_drop(x)
         return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -239,6 +375,3 @@ def count_gmacs(model: nn.Module, image_size: int = 224) -> float:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-
