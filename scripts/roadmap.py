@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Rebuild the ConvNeXt roadmap (table + figure) from the ladder's runs; see ladder/report/.
 
-    python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones]
+    python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones|loo|normbatch]
     python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
 """
 import sys

@@ -7,15 +7,20 @@ measured top-1 per rung as mean ± std over seeds, the change from the parent ru
 Welch t-interval from the seed-to-seed variation, beside the paper's numbers.
 
     python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones] [--metric top1]
+    python scripts/roadmap.py RESULTS_DIR --view loo|normbatch   # loo.md / normbatch.md
     python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
 
 One module per job:
 
 * :mod:`ladder.report.load`: result.json files and W&B runs -> :class:`RunResult`, grouping.
 * :mod:`ladder.report.stats`: t quantiles, Welch intervals, verdicts.
-* :mod:`ladder.report.table`: the views (rows in ladder order, changes vs parents).
+* :mod:`ladder.report.table`: the ladder's views (rows in ladder order, changes vs parents).
+* :mod:`ladder.report.attribution`: recipe vs architecture (exercise 20.5.1).
 * :mod:`ladder.report.text`: markdown table, findings, CSV.
-* :mod:`ladder.report.figure`: the figure.
+* :mod:`ladder.report.figure`: the roadmap figure.
+* :mod:`ladder.report.loo`, :mod:`ladder.report.normbatch`: the leave-one-out and norm x batch
+  views; :mod:`ladder.report.figure_views` their figures, :mod:`ladder.report.experiments`
+  their files.
 * :mod:`ladder.report.cli`: ``write_report`` and the command line.
 """
 from ladder.report.cli import main, write_report

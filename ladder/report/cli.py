@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ladder.report.attribution import split, split_table
+from ladder.report.experiments import write_loo, write_normbatch
 from ladder.report.figure import plot_group
 from ladder.report.load import (METRICS, SCHEMA, RunResult, group_runs, group_slug, load_results,
                                 load_wandb)
@@ -14,16 +15,24 @@ from ladder.report.table import (CHANCE_FLOOR, VIEWS, _group_info, _view_rungs,
 from ladder.report.text import findings, markdown_table, write_csv
 from ladder.rungs import RUNGS, resolve
 
+# full / milestones: the ladder (roadmap.md); loo, normbatch: the experiments beyond it.
+ALL_VIEWS = VIEWS + ("loo", "normbatch")
+
 def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                  metric: str = "top1", source: str = "") -> list[Path]:
-    """Write roadmap.md plus one (png, csv) per group into ``out_dir``; return the paths."""
-    if view not in VIEWS:
-        raise ValueError(f"unknown view {view!r}; choose from {', '.join(VIEWS)}")
+    """Write roadmap.md plus one (png, csv) per group into ``out_dir``; return the paths.
+    ``view`` loo / normbatch write loo.md / normbatch.md instead (ladder/report/experiments.py)."""
+    if view not in ALL_VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose from {', '.join(ALL_VIEWS)}")
     groups = group_runs(runs)
     if not groups:
         raise SystemExit(f"roadmap: error: no runs with schema {SCHEMA!r} found in {source}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if view == "loo":
+        return write_loo(runs, out, metric, source)
+    if view == "normbatch":
+        return write_normbatch(runs, out, metric, source)
     several = len(groups) > 1
     n_steps = len(_view_rungs(view))
     md = [
@@ -52,6 +61,11 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         md += ["", f"## {info.title()}", "", f"![roadmap: {info.title()}]({png.name})", "",
                f"Table as CSV: [{csv_path.name}]({csv_path.name})", "",
                markdown_table(rows, metric, view)]
+        variants = [r for r in gruns if r.variant]
+        if variants:
+            md += ["", f"{len(variants)} run(s) change their rung's architecture (leave-one-out "
+                   "or norm \u00d7 batch variants) and are not in this table: "
+                   "`--view loo` / `--view normbatch` report them."]
         failed = sorted((r for r in gruns if r.status != "completed"),
                         key=lambda r: (RUNGS.index(resolve(r.rung)), r.seed or 0))
         if failed:
@@ -88,8 +102,10 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
                     "beside the paper's Table 10, with seed noise.")
     p.add_argument("results_dir", nargs="?", help="folder searched recursively for result.json")
     p.add_argument("--out", help="output folder (default: RESULTS_DIR, or . with --wandb)")
-    p.add_argument("--view", choices=VIEWS, default="full",
-                   help="full: all 17 steps; milestones: the 7 milestones, each vs the previous")
+    p.add_argument("--view", choices=ALL_VIEWS, default="full",
+                   help="full: all 17 steps; milestones: the 7 milestones, each vs the previous; "
+                        "loo: each change undone at the top beside the ladder (loo.md); "
+                        "normbatch: BatchNorm vs LayerNorm across batch sizes (normbatch.md)")
     p.add_argument("--metric", choices=METRICS, default="top1",
                    help="which entry of the result's metrics to tabulate (default: final top1)")
     p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B instead")

@@ -40,10 +40,26 @@ class RunResult:
     num_classes: int | None = None  # for the chance check
     source: str = ""  # file path or W&B run path, for messages
     order: float = 0.0  # later wins among duplicates (file mtime / W&B creation time)
+    model: dict[str, Any] = field(default_factory=dict)  # the run's model config ({}: unknown)
+    batch: int | None = None  # the effective (global) batch of an optimizer step
+    lr: float | None = None  # the peak lr after the batch rule
+    sweep_group: str | None = None
 
     @property
     def group_key(self) -> tuple[str, int | None, str]:
         return (self.dataset, self.image_size, self.experiment)
+
+    @property
+    def variant(self) -> tuple[tuple[str, Any], ...]:
+        """How the run's architecture differs from its rung's on the ladder's axes (empty for
+        the rung itself, and for runs that recorded no model config): see ladder/variants.py."""
+        if not self.model:
+            return ()
+        if not hasattr(self, "_variant"):
+            from ladder.variants import variant_of
+
+            self._variant = variant_of(self.rung, self.model)
+        return self._variant
 
 
 def _num(x: Any) -> float | None:
@@ -68,6 +84,7 @@ def _from_record(d: dict[str, Any], source: str, order: float = 0.0) -> RunResul
         return None
     metrics = d.get("metrics") or {}
     status = str(d.get("status") or "completed")
+    cfg = d.get("config") if isinstance(d.get("config"), dict) else {}
     return RunResult(
         rung=rung, seed=_int(d.get("seed")), status=status,
         dataset=str(d.get("dataset") or "unknown"), image_size=_int(d.get("image_size")),
@@ -76,8 +93,50 @@ def _from_record(d: dict[str, Any], source: str, order: float = 0.0) -> RunResul
         metrics={k: _num(v) for k, v in metrics.items()} if isinstance(metrics, dict) else {},
         params=_num(d.get("params")), gflops=_num(d.get("gflops")),
         train_img_per_s=_num(d.get("train_img_per_s")),
-        num_classes=_int(_cfg_get(d.get("config") or {}, "data.num_classes")),
-        source=source, order=order)
+        num_classes=_int(_cfg_get(cfg, "data.num_classes")), source=source, order=order,
+        model=_model_config(cfg), batch=_effective_batch(cfg, d.get("recipe")),
+        lr=_peak_lr(cfg, d.get("recipe")), sweep_group=d.get("sweep_group"))
+
+
+def _model_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` section of a config, nested or flattened with '.' or '/' (W&B)."""
+    model = _cfg_get(cfg, "model")
+    if isinstance(model, dict):
+        return {k: _cfg_get(model, k) for k in model}
+    out = {}
+    for key in cfg:
+        for sep in "./":
+            if key.startswith("model" + sep):
+                out[key[len("model") + 1:]] = _cfg_get(cfg, key)
+    return out
+
+
+def _by_recipe(cfg: dict[str, Any], recipe: Any, key: str) -> Any:
+    """``trainer.by_recipe.<recipe>.<key>`` when the preset sets it, else ``trainer.<key>``."""
+    own = _cfg_get(cfg, "trainer.by_recipe")
+    if isinstance(own, dict) and isinstance(own.get(recipe), dict) and key in own[recipe]:
+        return own[recipe][key]
+    return _cfg_get(cfg, f"trainer.{key}")
+
+
+def _effective_batch(cfg: dict[str, Any], recipe: Any) -> int | None:
+    """Images per optimizer step, as ladder.optim.make_budget derives it (one rank)."""
+    batch = _int(_by_recipe(cfg, recipe, "global_batch")) or _int(_cfg_get(cfg, "recipe.batch_size"))
+    accum = _int(_by_recipe(cfg, recipe, "grad_accum_steps"))
+    per_device = _int(_by_recipe(cfg, recipe, "batch_size"))
+    if accum and per_device:
+        return accum * per_device
+    return batch
+
+
+def _peak_lr(cfg: dict[str, Any], recipe: Any) -> float | None:
+    """recipe.lr (per recipe.lr_ref_batch images) after the run's batch rule."""
+    lr, ref = _num(_cfg_get(cfg, "recipe.lr")), _num(_cfg_get(cfg, "recipe.lr_ref_batch"))
+    batch = _effective_batch(cfg, recipe)
+    rule = _by_recipe(cfg, recipe, "lr_scaling") or "linear"
+    if lr is None or not ref or not batch:
+        return None
+    return lr * {"linear": batch / ref, "sqrt": math.sqrt(batch / ref)}.get(rule, 1.0)
 
 
 def load_results(results_dir: str | Path) -> list[RunResult]:
@@ -155,6 +214,7 @@ def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
         "recipe": _name(_cfg_get(cfg, "recipe")),
         "metrics": {k: summary[k] for k in METRICS}, "params": summary["params"],
         "gflops": summary["gflops"], "train_img_per_s": summary["train_img_per_s"],
+        "sweep_group": getattr(wr, "group", None), "config": cfg,
     }
     created = getattr(wr, "created_at", "") or ""
     return _from_record(rec, f"wandb:{path}/{wr.id}", order=_iso_order(created))

@@ -62,19 +62,24 @@ def _view_rungs(view: str) -> list[tuple[Rung, str | None]]:
     raise ValueError(f"unknown view {view!r}; choose from {', '.join(VIEWS)}")
 
 
-def _latest_per_seed(runs: list[RunResult]) -> list[RunResult]:
-    """Completed runs, one per (rung, seed): a rerun replaces the earlier result."""
-    best: dict[tuple[str, int | None], RunResult] = {}
+def _latest_per_seed(runs: list[RunResult], by_batch: bool = False) -> list[RunResult]:
+    """Completed runs, one per (rung, variant, seed), and batch with ``by_batch``: a rerun
+    replaces the earlier result."""
+    best: dict[tuple, RunResult] = {}
     for r in sorted((r for r in runs if r.status == "completed"), key=lambda r: r.order):
-        k = (r.rung, r.seed)
+        k = (r.rung, r.variant, r.seed) + ((r.batch,) if by_batch else ())
         if k in best:
-            _warn(f"{r.rung} seed {r.seed}: several completed results, using {r.source}")
+            what = " ".join(f"{key}={v}" for key, v in r.variant)
+            _warn(f"{r.rung}{' ' + what if what else ''} seed {r.seed}: several completed "
+                  f"results, using {r.source}")
         best[k] = r
     return list(best.values())
 
 
 def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1") -> list[Row]:
-    """One group's rows in ladder order (for ``view``), with changes and intervals."""
+    """One group's rows in ladder order (for ``view``), with changes and intervals. Runs whose
+    architecture differs from their rung's (leave-one-out, norm x batch) are left out."""
+    runs = [r for r in runs if not r.variant]
     done = _latest_per_seed(runs)
     by_name = {r.name: r for r in RUNGS}
     rows: dict[str, Row] = {}
