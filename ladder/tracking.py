@@ -1,5 +1,11 @@
-"""Experiment tracking behind one small interface: ``log(metrics, epoch)``, ``summary(...)``,
-``finish()``. The trainer never imports wandb; this module does, lazily.
+"""Experiment tracking behind one small interface: ``log(metrics, epoch)``, ``log_step(...)``,
+``summary(...)``, ``finish()``. The trainer never imports wandb; this module does, lazily.
+
+Per-epoch metrics are plotted against ``epoch``; the training loss and lr every
+``trainer.log_every`` optimizer steps as ``train/loss`` and ``train/lr`` against ``train/step``.
+Each run's config also carries the rung's place in the ladder (``rung_index``, ``rung_label``
+such as ``"09 kernel7"``, ``milestone``), so a W&B dashboard sorts and groups rungs in ladder
+order.
 
 W&B never stops or delays training: ``mode=auto`` goes online only with an API key *and* a W&B
 host that answers within a couple of seconds, otherwise offline at once; any W&B error is
@@ -25,6 +31,12 @@ class Tracker:
 
     def log(self, metrics: dict[str, Any], epoch: int) -> None:
         pass
+
+    def log_step(self, step: int, loss_sum: Any, seen: int, lr: float) -> None:
+        """The training loss averaged since the previous call (from the epoch's running sum
+        ``loss_sum`` over ``seen`` images, a float or a 0-d tensor) and the lr, at optimizer
+        step ``step``. A no-op here, so the trainer calls it without a host sync when tracking
+        is off."""
 
     def summary(self, values: dict[str, Any]) -> None:
         pass
@@ -69,6 +81,23 @@ def resolve_mode(mode: str) -> str:
     return mode
 
 
+STEP = "train/step"
+STEP_METRICS = ("train/loss", "train/lr")
+
+
+def ladder_position(config: dict) -> dict[str, Any]:
+    """``rung_index``, ``rung_label`` and ``milestone`` of the config's rung (nothing for a
+    config without a known rung, e.g. a timm backbone)."""
+    from ladder import rungs
+
+    try:
+        rung = rungs.resolve(str(config.get("rung")))
+    except ValueError:
+        return {}
+    i = rungs.index(rung.name)
+    return {"rung_index": i, "rung_label": f"{i:02d} {rung.name}", "milestone": rung.milestone}
+
+
 class WandbTracker(Tracker):
     def __init__(self, cfg: LoggerConfig, *, name: str, group: str | None, config: dict,
                  run_dir: str, run_id: str | None, tags: list[str]):
@@ -77,6 +106,7 @@ class WandbTracker(Tracker):
         self._wandb = wandb
         self.mode = resolve_mode(cfg.mode)
         os.makedirs(run_dir, exist_ok=True)
+        config = {**config, **ladder_position(config)}
         self.run = wandb.init(
             project=cfg.project, entity=cfg.entity, group=group, name=name,
             job_type=cfg.job_type, tags=tags, config=config, dir=run_dir, mode=self.mode,
@@ -84,12 +114,28 @@ class WandbTracker(Tracker):
             settings=wandb.Settings(init_timeout=30, silent=True, console="off"))
         self.run_id = self.run.id
         self.run_dir = self.run.dir
-        # Every per-epoch metric is plotted against the epoch, not W&B's internal step.
+        # Per-epoch metrics against the epoch, per-step ones against the optimizer step, not
+        # W&B's internal step (defined per key, not with a "*" glob, so the two don't mix).
         self.run.define_metric("epoch")
-        self.run.define_metric("*", step_metric="epoch")
+        self.run.define_metric(STEP)
+        for key in STEP_METRICS:
+            self.run.define_metric(key, step_metric=STEP)
+        self._epoch_keys: set[str] = set()
+        self._last = (0.0, 0)  # (loss sum, images) of the epoch at the previous log_step
 
     def log(self, metrics: dict[str, Any], epoch: int) -> None:
+        for key in set(metrics) - self._epoch_keys:
+            self.run.define_metric(key, step_metric="epoch")
+            self._epoch_keys.add(key)
         self.run.log({"epoch": epoch, **metrics})
+
+    def log_step(self, step: int, loss_sum: Any, seen: int, lr: float) -> None:
+        total = float(loss_sum)
+        last_total, last_seen = self._last if seen >= self._last[1] else (0.0, 0)  # new epoch
+        self._last = (total, seen)
+        if seen > last_seen:
+            self.run.log({STEP: step, "train/loss": (total - last_total) / (seen - last_seen),
+                          "train/lr": lr})
 
     def summary(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -118,6 +164,9 @@ class SafeTracker(Tracker):
 
     def log(self, metrics, epoch):
         self._call(lambda: self.inner.log(metrics, epoch))
+
+    def log_step(self, step, loss_sum, seen, lr):
+        self._call(lambda: self.inner.log_step(step, loss_sum, seen, lr))
 
     def summary(self, values):
         self._call(lambda: self.inner.summary(values))

@@ -358,6 +358,9 @@ class Trainer:
             sync_point = self.step % cfg.trainer.log_every == 0 or want_ckpt or boundary
             if sync_point:
                 self.check_finite(bad_step)
+                # Train loss (rank 0's shard) and lr every log_every steps; no-op without W&B.
+                self.tracker.log_step(self.step, self.epoch_loss, self.epoch_seen,
+                                      self.optimizer.param_groups[0]["lr"])
                 if progress is not None:
                     progress.set_postfix(loss=f"{(self.epoch_loss / max(1, self.epoch_seen)).item():.3f}")
             if self.stop_requested(sync_point):

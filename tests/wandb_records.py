@@ -50,9 +50,9 @@ def read_records(path: Path) -> dict:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             out["run"] = record.run
-            out["config"].update({i.key: json.loads(i.value_json) for i in record.run.config.update})
+            _config(out["config"], record.run.config.update)
         elif kind == "config":
-            out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
+            _config(out["config"], record.config.update)
         elif kind == "history":
             out["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                    for i in record.history.item})
@@ -60,3 +60,14 @@ def read_records(path: Path) -> dict:
             out["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                    for i in record.summary.update})
     return out
+
+
+def _config(config: dict, items) -> None:
+    """Config items into ``config``; a nested key (``_wandb.visualize.<chart>``, how custom
+    charts are recorded) becomes nested dicts."""
+    for i in items:
+        path = [i.key] if i.key else list(i.nested_key)
+        node = config
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = json.loads(i.value_json)

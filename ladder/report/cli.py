@@ -109,7 +109,12 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     p.add_argument("--metric", choices=METRICS, default="top1",
                    help="which entry of the result's metrics to tabulate (default: final top1)")
     p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B instead")
-    p.add_argument("--group", help="the W&B group (sweep) to read; required with --wandb")
+    p.add_argument("--group", help="the W&B group (sweep) to read; required with --wandb; "
+                                   "with --to-wandb, the group to log the report into "
+                                   "(default: the runs' own sweep group)")
+    p.add_argument("--to-wandb", metavar="[ENTITY/]PROJECT",
+                   help="also log the report into W&B as one run of job_type 'report' in the "
+                        "sweep's group: the table, a bar chart per rung in ladder order, the PNG")
     a = p.parse_args(argv)
     if a.wandb:
         if a.results_dir:
@@ -128,7 +133,31 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     paths = write_report(runs, out, a.view, a.metric, source)
     for path in paths:
         print(path)
+    if a.to_wandb:
+        _to_wandb(paths, runs, a, source)
     return paths
+
+
+def _to_wandb(paths: list[Path], runs: list[RunResult], a: argparse.Namespace, source: str) -> None:
+    """Log the written report into W&B; a failure is one sentence (the files stay written)."""
+    from ladder.report.wandb_log import log_report
+
+    group = a.group or _common_group(runs)
+    if group is None:
+        raise SystemExit("roadmap: error: --to-wandb needs --group: the runs belong to several "
+                         "sweep groups (or none); the report files are written.")
+    try:
+        run = log_report(paths, runs, a.view, a.metric, a.to_wandb, group, source)
+    except Exception as e:  # noqa: BLE001 - W&B must not turn a written report into a traceback
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise SystemExit(f"roadmap: error: could not log the report to W&B ({type(e).__name__}: "
+                         f"{reason}); the report files are written.") from None
+    print(f"W&B: run {run.id} (job_type report, group {group!r}) in {run.dir}")
+
+
+def _common_group(runs: list[RunResult]) -> str | None:
+    groups = {r.sweep_group for r in runs if r.sweep_group}
+    return groups.pop() if len(groups) == 1 else None
 
 
 if __name__ == "__main__":
