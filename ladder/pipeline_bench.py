@@ -41,10 +41,10 @@ def measure(preset: str, rung: str, pipeline: str, epochs: int = 2, steps: int =
         trainer.loaders.train_sampler.set_epoch(0)
         x, y = next(iter(trainer.loaders.train))
         x, y = x.to(trainer.device), y.to(trainer.device)
-        if cfg.trainer.channels_last:
+        if trainer.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         pure = _pure_step_img_s(trainer, x, y, steps, warmup)
-    return {"preset": preset, "rung": trainer.rung.name, "pipeline": trainer.loaders.pipeline,
+    return {"preset": preset, "rung": trainer.subject.name, "pipeline": trainer.loaders.pipeline,
             "batch": x.shape[0], "trainer_img_per_s": end_to_end, "pure_step_img_per_s": pure,
             "ratio": end_to_end / pure, "threads": torch.get_num_threads(),
             "num_workers": cfg.data.num_workers if trainer.loaders.pipeline == "loader" else 0}
