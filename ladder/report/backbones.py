@@ -4,8 +4,8 @@
 One row per backbone: top-1 mean +- std over seeds and n, parameters and GFLOPs as trained (the
 run's classes and resolution), training img/s, and inference latency at batch 1 and 64 (median
 over seeds of each run's median, measured on the run's device after training). Every backbone
-is compared with the first one (``--backbones`` order, else the first name) by a 95% Welch
-interval on the difference of the seed means. Speeds are only comparable within one device.
+is compared with a reference (``--reference``; default resnet50 when it was run, else the first
+name) by a 95% Welch interval on the difference of the seed means. Speeds are only comparable within one device.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ladder.report.stats import verdict, welch_interval
+from ladder.report.table import CHANCE_FLOOR
 
 SCHEMA = "ladder.result/1"
 
@@ -32,6 +33,7 @@ class BackboneRuns:
     devices: set[str] = field(default_factory=set)
     failed: list[str] = field(default_factory=list)
     context: tuple = ()
+    num_classes: int | None = None
 
 
 def load_backbone_runs(paths: Iterable[Path], metric: str = "top1") -> dict[str, BackboneRuns]:
@@ -59,6 +61,7 @@ def load_backbone_runs(paths: Iterable[Path], metric: str = "top1") -> dict[str,
         if d.get("latency_device"):
             b.devices.add(d["latency_device"])
         b.context = (d.get("dataset"), d.get("image_size"), d.get("recipe"), d.get("epochs"))
+        b.num_classes = ((d.get("config") or {}).get("model") or {}).get("num_classes")
     return runs
 
 
@@ -75,11 +78,16 @@ def _median(xs: list[float], fmt: str = "{:.1f}") -> str:
 
 
 def backbones_markdown(runs: dict[str, BackboneRuns], metric: str = "top1",
-                       source: str = "") -> str:
+                       source: str = "", reference: str | None = None) -> str:
     if not runs:
         raise SystemExit(f"roadmap: error: no backbone runs (result.json with a 'backbone') "
                          f"found in {source}")
-    first = next(iter(runs.values()))
+    if reference is not None and reference not in runs:
+        raise SystemExit(f"roadmap: error: --reference {reference} has no runs in {source} "
+                         f"(backbones there: {', '.join(runs)})")
+    name = reference or ("resnet50" if "resnet50" in runs else next(iter(runs)))
+    runs = {name: runs[name], **{k: v for k, v in runs.items() if k != name}}
+    first = runs[name]
     dataset, size, recipe, epochs = first.context or (None,) * 4
     lines = [
         "# Backbones under one recipe",
@@ -112,18 +120,26 @@ def backbones_markdown(runs: dict[str, BackboneRuns], metric: str = "top1",
     failed = [f"{b.name} {f}" for b in runs.values() for f in b.failed]
     if failed:
         lines += ["", "Runs that did not complete (not in the table): " + "; ".join(failed)]
+    low = [f"{b.name} ({statistics.mean(b.top1):.1f}%)" for b in runs.values()
+           if b.top1 and b.num_classes
+           and statistics.mean(b.top1) < CHANCE_FLOOR * 100 / b.num_classes]
+    if low:
+        lines += ["", f"**Did not learn on this budget** (mean top-1 under {CHANCE_FLOOR:g}x "
+                      f"chance, the ladder report's floor): {', '.join(low)}. A budget that leaves "
+                      f"a model near chance measures the budget, not the model."]
     few = [b.name for b in runs.values() if len(b.top1) < 2]
     if few:
         lines += ["", f"Fewer than 2 seeds, no interval: {', '.join(few)}."]
     return "\n".join(lines) + "\n"
 
 
-def write_backbones(folder: Path, out_dir: Path, metric: str = "top1") -> Path:
+def write_backbones(folder: Path, out_dir: Path, metric: str = "top1",
+                    reference: str | None = None) -> Path:
     runs = load_backbone_runs(Path(folder).rglob("result.json"), metric)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "backbones.md"
-    path.write_text(backbones_markdown(runs, metric, str(folder)))
+    path.write_text(backbones_markdown(runs, metric, str(folder), reference))
     return path
 
 
@@ -134,9 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path, help="e.g. multirun/demo-backbones")
     parser.add_argument("--out", type=Path, default=None, help="default: FOLDER")
     parser.add_argument("--metric", default="top1")
+    parser.add_argument("--reference", default=None, help="the backbone the others are compared "
+                        "with (default: resnet50 when run, else the first)")
     args = parser.parse_args(argv)
     out = args.out or args.folder
-    path = write_backbones(args.folder, out, args.metric)
+    path = write_backbones(args.folder, out, args.metric, args.reference)
     print(path.read_text(), end="")
     print(f"roadmap: wrote {path}")
 
