@@ -60,11 +60,12 @@ class PointwiseNormAct(nn.Module):
     LayerNorm's weight and bias), so state dicts, inits, converters and FLOP counts do not
     change; only the kernels do. Why (measured on a 2-core CPU, fp32): PyTorch runs 1x1 convs
     through its generic im2col kernel (``_slow_conv2d``), and GELU on a channels-last NCHW view
-    is slower than on the same memory seen as a contiguous NHWC tensor; with this layer the
+    is slower than on the same memory seen as a contiguous NHWC tensor. With this layer the
     ``micro`` rung's training step went from 1.13x to 0.91x timm's ``convnext_tiny`` (CPU
-    time, batch 8, 128 px, channels-last), ``resnet50`` stayed at 0.95x torchvision's. BatchNorm stays an ``nn.BatchNorm2d`` on
-    the NCHW view (SyncBatchNorm conversion keeps working). On a channels-last input every
-    permute is a free view; an NCHW-contiguous input is copied once, by the first product.
+    time, batch 8, 128 px, channels-last, both with stochastic depth 0.1); ``resnet50`` stayed
+    at 0.95x torchvision's. BatchNorm stays an ``nn.BatchNorm2d`` on the NCHW view
+    (SyncBatchNorm conversion keeps working). On a channels-last input every permute is a free
+    view; an NCHW-contiguous input is copied once, by the first product.
     """
 
     def __init__(self, in_chs: int, out_chs: int, norm: str | None, act: str | None):
