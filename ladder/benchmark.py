@@ -7,8 +7,11 @@
 For each rung: img/s of a full training step (forward, backward, AdamW step) on random data at
 the paper's scale (1000 classes, full width), and peak GPU memory. The two ends are also timed
 as their reference implementations (torchvision's resnet50, timm's convnext_tiny) with the same
-settings, and the ratio ladder / reference is printed: it should be close to 1, since the
-networks are the same. Speed claims come from these ratios, never from timed tests.
+settings and the same stochastic depth, the two models taking turns in ``--repeats`` rounds
+(medians), and the ratios are printed: speed = ladder img/s / reference img/s, time = ladder
+step time / reference step time. Both should be close to 1, since the networks are the same.
+Speed claims come from these ratios, never from timed tests. On a shared CPU machine,
+``OMP_NUM_THREADS=1 ... --clock cpu`` times the process's own CPU time.
 """
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -32,20 +37,23 @@ REFERENCES = {"resnet50": "torchvision.resnet50", "recipe": "torchvision.resnet5
               "separate_downsampling": "timm.convnext_tiny"}
 
 
-def build_reference(name: str) -> nn.Module:
+def build_reference(name: str, drop_path_rate: float = 0.0) -> nn.Module:
+    """The reference model, with the rung's stochastic depth (timm's default is none) so that
+    both sides of a ratio do the same work."""
     if name == "torchvision.resnet50":
         import torchvision
 
         return torchvision.models.resnet50()
     import timm
 
-    return timm.create_model("convnext_tiny")
+    return timm.create_model("convnext_tiny", drop_path_rate=drop_path_rate)
 
 
-def time_training(model: nn.Module, *, batch: int, size: int, steps: int, warmup: int,
-                  device: torch.device, dtype: torch.dtype, channels_last: bool,
-                  compile: bool) -> dict:
-    """img/s over ``steps`` timed training steps after ``warmup`` untimed ones."""
+def make_stepper(model: nn.Module, *, batch: int, size: int, device: torch.device,
+                 dtype: torch.dtype, channels_last: bool, compile: bool,
+                 clock: str = "wall") -> Callable[[int], float]:
+    """A function that runs ``n`` full training steps (forward, backward, AdamW) on one random
+    batch and returns the seconds per step, by the wall clock or the process's CPU time."""
     model = model.to(device).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -56,28 +64,52 @@ def time_training(model: nn.Module, *, batch: int, size: int, steps: int, warmup
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=device)
     loss_fn = nn.CrossEntropyLoss()
+    timer = time.process_time if clock == "cpu" else time.perf_counter
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+    def run(n: int) -> float:
+        sync()
+        start = timer()
+        for _ in range(n):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                loss = loss_fn(step_module(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        sync()
+        return (timer() - start) / n
+
+    return run
+
+
+def time_pair(ours: nn.Module, reference: nn.Module | None, *, steps: int, warmup: int,
+              repeats: int, **settings) -> dict:
+    """Median seconds per step of ``ours`` (and ``reference``) over ``repeats`` rounds of
+    ``steps`` steps, the two models taking turns (the order alternates each round), so a busy
+    moment of a shared machine hits both alike."""
+    device = settings["device"]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-
-    def one_step():
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss = loss_fn(step_module(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    return {"img_per_s": batch * steps / seconds, "peak_mem_gib": peak}
+    run_ours = make_stepper(ours, **settings)
+    run_ref = make_stepper(reference, **settings) if reference is not None else None
+    run_ours(warmup)
+    if run_ref:
+        run_ref(warmup)
+    t_ours, t_ref = [], []
+    for r in range(repeats):
+        order = [(run_ours, t_ours), (run_ref, t_ref)]
+        for fn, times in (order if r % 2 == 0 else order[::-1]):
+            if fn is not None:
+                times.append(fn(steps))
+    batch = settings["batch"]
+    row = {"img_per_s": batch / statistics.median(t_ours),
+           "peak_mem_gib": (torch.cuda.max_memory_allocated(device) / 2**30
+                            if device.type == "cuda" else None),
+           "step_s": t_ours}
+    if t_ref:
+        row.update({"reference_img_per_s": batch / statistics.median(t_ref), "reference_step_s": t_ref,
+                    "time_ratio": statistics.median(t_ours) / statistics.median(t_ref)})
+    return row
 
 
 def main(argv=None) -> list[dict]:
@@ -90,6 +122,11 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5,
+                   help="rounds of --steps steps, ladder and reference taking turns; medians")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: the process's CPU time (steadier on a shared CPU machine; use one "
+                        "thread, OMP_NUM_THREADS=1)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
                    help="auto: bf16 on CUDA, fp32 on CPU")
@@ -127,33 +164,40 @@ def main(argv=None) -> list[dict]:
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    settings = dict(batch=args.batch, size=args.size, steps=args.steps, warmup=args.warmup,
-                    device=device, dtype=dtype, channels_last=not args.no_channels_last,
-                    compile=args.compile)
+    settings = dict(batch=args.batch, size=args.size, device=device, dtype=dtype,
+                    channels_last=not args.no_channels_last, compile=args.compile,
+                    clock=args.clock)
     rows = []
     for name in names:
+        config = rung_net_config(name)
         torch.manual_seed(0)
-        row = {"rung": name, **time_training(LadderNet(rung_net_config(name)), **settings)}
-        ref = REFERENCES.get(name)
-        if ref and not args.no_reference:
-            torch.manual_seed(0)
-            measured = time_training(build_reference(ref), **settings)
-            row.update({"reference": ref, "reference_img_per_s": measured["img_per_s"],
-                        "ratio": row["img_per_s"] / measured["img_per_s"]})
+        ours = LadderNet(config)
+        ref = REFERENCES.get(name) if not args.no_reference else None
+        torch.manual_seed(0)
+        reference = build_reference(ref, config.drop_path_rate) if ref else None
+        row = {"rung": name, **time_pair(ours, reference, steps=args.steps, warmup=args.warmup,
+                                         repeats=args.repeats, **settings)}
+        if ref:
+            row.update({"reference": ref,
+                        "ratio": row["img_per_s"] / row["reference_img_per_s"]})
         rows.append(row)
 
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"training throughput, {card}, {precision}, batch {args.batch}, {args.size} px, "
-          f"channels_last={not args.no_channels_last}, compile={args.compile}, {args.steps} steps")
-    print(f"{'rung':<24} {'img/s':>9} {'peak GiB':>9}  {'reference':<22} {'ref img/s':>9} {'ratio':>6}")
+          f"channels_last={not args.no_channels_last}, compile={args.compile}, {args.clock} clock, "
+          f"{torch.get_num_threads()} threads, median of {args.repeats} x {args.steps} steps")
+    print(f"{'rung':<24} {'img/s':>9} {'peak GiB':>9}  {'reference':<22} {'ref img/s':>9} {'speed':>6} {'time':>6}")
     for r in rows:
         mem = f"{r['peak_mem_gib']:.2f}" if r["peak_mem_gib"] is not None else "-"
-        ref = (f"{r['reference']:<22} {r['reference_img_per_s']:>9.1f} {r['ratio']:>6.2f}"
-               if "ratio" in r else f"{'-':<22} {'-':>9} {'-':>6}")
+        ref = (f"{r['reference']:<22} {r['reference_img_per_s']:>9.1f} {r['ratio']:>6.3f} "
+               f"{r['time_ratio']:>6.3f}" if "ratio" in r else f"{'-':<22} {'-':>9} {'-':>6} {'-':>6}")
         print(f"{r['rung']:<24} {r['img_per_s']:>9.1f} {mem:>9}  {ref}")
     if args.json:
         out = {"device": card, "precision": precision, "torch": torch.__version__,
-               "settings": {k: str(v) for k, v in settings.items()}, "rows": rows}
+               "threads": torch.get_num_threads(),
+               "settings": {**{k: str(v) for k, v in settings.items()}, "steps": args.steps,
+                            "warmup": args.warmup, "repeats": args.repeats},
+               "rows": rows}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return rows

@@ -11,7 +11,8 @@ from ladder.benchmark import main
 def test_benchmark_reports_ratios_against_the_reference(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rows = main(["--rungs", "resnet50,micro,kernel7", "--batch", "2", "--size", "32",
-                 "--steps", "1", "--warmup", "1", "--device", "cpu", "--json", str(out)])
+                 "--steps", "1", "--warmup", "1", "--repeats", "2", "--device", "cpu",
+                 "--json", str(out)])
     assert [r["rung"] for r in rows] == ["resnet50", "separate_downsampling", "kernel7"]
     assert rows[0]["reference"] == "torchvision.resnet50"
     assert rows[1]["reference"] == "timm.convnext_tiny"
@@ -19,9 +20,19 @@ def test_benchmark_reports_ratios_against_the_reference(tmp_path, capsys):
     for r in rows[:2]:
         assert r["img_per_s"] > 0 and r["ratio"] == pytest.approx(
             r["img_per_s"] / r["reference_img_per_s"])
+        assert len(r["step_s"]) == len(r["reference_step_s"]) == 2  # two rounds, taking turns
+        assert r["time_ratio"] == pytest.approx(1 / r["ratio"])
     saved = json.loads(out.read_text())
     assert saved["precision"] == "fp32" and len(saved["rows"]) == 3
     assert "torchvision.resnet50" in capsys.readouterr().out
+
+
+def test_reference_gets_the_rungs_stochastic_depth():
+    from ladder.benchmark import build_reference
+
+    ref = build_reference("timm.convnext_tiny", 0.1)
+    rates = [m.drop_prob for m in ref.modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) == pytest.approx(0.1)  # timm's linear rule up to the rate
 
 
 def test_benchmark_unknown_rung_is_one_line(capsys):

@@ -147,6 +147,25 @@ def test_loo_view_numbers(loo_dir, tmp_path):
     assert "still add accuracy at the top" in md
 
 
+def test_loo_view_reads_the_ladder_from_a_second_folder(loo_dir, tmp_path):
+    """A leave-one-out sweep run apart from the ladder sweep of the same budget: the report reads
+    both folders as one set of runs (a run found through both paths counts once)."""
+    ladder_dir = tmp_path / "ladder"
+    ladder_dir.mkdir()
+    for rung in LADDER:
+        for d in sorted(loo_dir.glob(f"demo/demo/{rung}-seed*")):
+            d.rename(ladder_dir / d.name)
+    assert len(list(ladder_dir.iterdir())) == 5
+    alone = report.main([str(loo_dir), "--out", str(tmp_path / "alone"), "--view", "loo"])
+    assert _read(alone[-1].with_name("loo.csv"), "change")["undo_layernorm"]["ladder_delta"] == ""
+    report.main([str(loo_dir), str(ladder_dir), str(tmp_path), "--out", str(tmp_path / "both"),
+                 "--view", "loo"])
+    ln = _read(tmp_path / "both" / "loo.csv", "change")["undo_layernorm"]
+    assert float(ln["ladder_delta"]) == pytest.approx(5.0)
+    assert (ln["top_n"], ln["without_n"]) == ("3", "3")  # nested folder, not double-counted
+    assert "`" + str(ladder_dir) + "`" in (tmp_path / "both" / "loo.md").read_text()
+
+
 def test_ladder_views_leave_the_variants_out(loo_dir, tmp_path):
     report.main([str(loo_dir), "--out", str(tmp_path / "full")])
     rows = _read(tmp_path / "full" / "roadmap.csv", "rung")

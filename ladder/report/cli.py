@@ -100,8 +100,12 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         prog="roadmap.py",
         description="Rebuild the ConvNeXt roadmap (table + figure) from the ladder's runs, "
                     "beside the paper's Table 10, with seed noise.")
-    p.add_argument("results_dir", nargs="?", help="folder searched recursively for result.json")
-    p.add_argument("--out", help="output folder (default: RESULTS_DIR, or . with --wandb)")
+    p.add_argument("results_dir", nargs="*",
+                   help="folder(s) searched recursively for result.json; several folders are "
+                        "read as one set of runs (e.g. a leave-one-out sweep and the ladder "
+                        "sweep of the same budget)")
+    p.add_argument("--out", help="output folder (default: the first RESULTS_DIR, or . with "
+                                 "--wandb)")
     p.add_argument("--view", choices=ALL_VIEWS, default="full",
                    help="full: all 17 steps; milestones: the 7 milestones, each vs the previous; "
                         "loo: each change undone at the top beside the ladder (loo.md); "
@@ -127,9 +131,11 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     else:
         if not a.results_dir:
             p.error("give RESULTS_DIR (or --wandb ENTITY/PROJECT --group G)")
-        runs = load_results(a.results_dir)
-        source = f"`{a.results_dir}`"
-        out = a.out or a.results_dir
+        loaded = {Path(run.source).resolve(): run  # nested folders: each file once
+                  for folder in a.results_dir for run in load_results(folder)}
+        runs = list(loaded.values())
+        source = " + ".join(f"`{folder}`" for folder in a.results_dir)
+        out = a.out or a.results_dir[0]
     paths = write_report(runs, out, a.view, a.metric, source)
     for path in paths:
         print(path)
