@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ import torch.nn as nn
 from ladder import rungs
 from ladder.compose import rung_net_config
 from ladder.model import LadderNet
+from ladder.runtime import device_name
 
 # The reference implementation each end of the ladder is equal to (tests/test_ladder.py).
 REFERENCES = {"resnet50": "torchvision.resnet50", "recipe": "torchvision.resnet50",
@@ -147,7 +147,8 @@ def main(argv=None) -> list[dict]:
         args.rungs = args.rungs or "depthwise"
         rows = pipeline_bench.run(args)
         if args.json:
-            out = {"device": platform.processor() or "cpu", "torch": torch.__version__,
+            out = {"device": device_name(torch.device("cuda" if torch.cuda.is_available()
+                                                     else "cpu")), "torch": torch.__version__,
                    "cpu_count": os.cpu_count(), "rows": rows}
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
@@ -182,7 +183,7 @@ def main(argv=None) -> list[dict]:
                         "ratio": row["img_per_s"] / row["reference_img_per_s"]})
         rows.append(row)
 
-    card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    card = device_name(device)
     print(f"training throughput, {card}, {precision}, batch {args.batch}, {args.size} px, "
           f"channels_last={not args.no_channels_last}, compile={args.compile}, {args.clock} clock, "
           f"{torch.get_num_threads()} threads, median of {args.repeats} x {args.steps} steps")

@@ -140,6 +140,9 @@ class TrainerConfig:
     device: str = "auto"  # auto: cuda if available, else cpu
     precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; fp16 uses a grad scaler
     channels_last: bool = True
+    # Compute threads on a CPU; null: OMP_NUM_THREADS if set, else the cores left over by the
+    # per-image loader's workers (all cores with the in-memory device path); ladder/runtime.py.
+    cpu_threads: Optional[int] = None
     compile: bool = False
     cudnn_benchmark: bool = True
     batch_size: int = 128  # per device; accumulation reaches the effective batch
@@ -171,6 +174,8 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         _choice("trainer.precision", self.precision, PRECISIONS)
         _positive("trainer.batch_size", self.batch_size)
+        if self.cpu_threads is not None:
+            _positive("trainer.cpu_threads", self.cpu_threads)
         _choice("trainer.lr_scaling", self.lr_scaling, LR_SCALINGS)
         for name, values in self.by_recipe.items():
             for key, value in values.items():

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -29,6 +28,8 @@ from ladder import rungs
 from ladder.data import Loaders, build_loaders
 from ladder.model import count_gmacs, count_params
 from ladder.optim import Budget, build_optimizer, lr_at, make_budget
+from ladder.runtime import (choose_cpu_threads, device_name, dist_info, git_commit, pick_device,
+                            pick_dtype)
 from ladder.schema import TrainConfig
 from ladder.subject import subject_of
 from ladder.tracking import Tracker, create_tracker
@@ -47,54 +48,6 @@ class Preempted(Exception):
     def __init__(self, signum: int | None = None):
         super().__init__(signum)
         self.signum = signum
-
-
-# ----------------------------------------------------------------------------- environment
-def dist_info() -> tuple[int, int, int]:
-    """(rank, local rank, world size) from torchrun's environment; (0, 0, 1) otherwise."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-            int(os.environ.get("WORLD_SIZE", 1)))
-
-
-def pick_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("trainer.device=cuda but no CUDA device is visible")
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
-
-
-def device_name(device: torch.device) -> str:
-    """The card's name, or the CPU's model and the compute threads (for benchmark figures)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if
-                  line.startswith("model name")), "cpu")
-    return f"{model}, {torch.get_num_threads()} threads"
-
-
-def _cpuinfo() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
-
-
-def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -171,6 +124,10 @@ class Trainer:
         if cfg.trainer.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.trainer.max_steps_per_epoch)
 
+        if self.device.type == "cpu":
+            workers = cfg.data.num_workers if self.loaders.pipeline == "loader" else 0
+            torch.set_num_threads(choose_cpu_threads(
+                cfg.trainer.cpu_threads, workers, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
         self.model = self.subject.build().to(self.device)
         if cfg.trainer.sync_batchnorm and self.world > 1 and self.subject.has_batchnorm:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
@@ -530,6 +487,8 @@ class Trainer:
             "trained_params": self.params,
             "trained_gflops": round(count_gmacs(self.model, self.cfg.data.image_size), 6),
             "train_img_per_s": self.train_images / max(1e-9, self.train_time),
+            "data_pipeline": self.loaders.pipeline,
+            "device": device_name(self.device),  # the card, or the CPU and its compute threads
             "wall_time_s": self.wall_before + (time.time() - self.t0),
             "wandb_run_id": self.wandb_id,
         })
@@ -611,6 +570,7 @@ def train(cfg: TrainConfig, output_dir: str | Path, command: str = "",
               flush=True)
         return done
     trainer = Trainer(cfg, Path(output_dir), command, sweep_group)
+    threads = torch.get_num_threads()  # setup() sets the run's; the caller gets its own back
     try:
         result = trainer.run()
     except Preempted:
@@ -622,6 +582,8 @@ def train(cfg: TrainConfig, output_dir: str | Path, command: str = "",
     except BaseException as err:
         trainer.fail(err)
         raise
+    finally:
+        torch.set_num_threads(threads)
     trainer.tracker.finish()
     return result
 

@@ -40,6 +40,15 @@ def test_result_json_has_what_the_report_needs(tiny, tmp_path):
     assert result["train_img_per_s"] > 0
 
 
+def test_cpu_threads_apply_to_the_run_and_are_recorded_then_given_back(tiny, tmp_path):
+    before = torch.get_num_threads()
+    want = 1 if before > 1 else 2
+    result = train(tiny("depthwise", f"trainer.cpu_threads={want}", "data.pipeline=loader"),
+                   tmp_path)
+    assert result["device"].endswith(f", {want} threads") and result["data_pipeline"] == "loader"
+    assert torch.get_num_threads() == before  # the caller's process keeps its own setting
+
+
 def test_completed_run_is_not_retrained(tiny, tmp_path, capsys):
     first = train(tiny("resnet50"), tmp_path)
     mtime = (tmp_path / "result.json").stat().st_mtime_ns
