@@ -38,9 +38,12 @@ def measure(preset: str, rung: str, pipeline: str, epochs: int = 2, steps: int =
             trainer.epoch += 1
             trainer.batch_in_epoch = 0
         end_to_end = trainer.last_epoch_img_s
-        trainer.loaders.train_sampler.set_epoch(0)
-        x, y = next(iter(trainer.loaders.train))
-        x, y = x.to(trainer.device), y.to(trainer.device)
+        # A batch of the trained shape made in memory, not drawn from the loader: a new loader
+        # iterator would wake the workers (prefetching) while the pure step is timed.
+        size, batch = cfg.data.image_size, trainer.budget.per_device_batch
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, 3, size, size, generator=g).to(trainer.device)
+        y = torch.randint(0, cfg.data.num_classes, (batch,), generator=g).to(trainer.device)
         if trainer.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         pure = _pure_step_img_s(trainer, x, y, steps, warmup)

@@ -140,8 +140,8 @@ class TrainerConfig:
     device: str = "auto"  # auto: cuda if available, else cpu
     precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; fp16 uses a grad scaler
     channels_last: bool = True
-    # Compute threads on a CPU; null: OMP_NUM_THREADS if set, else the cores left over by the
-    # per-image loader's workers (all cores with the in-memory device path); ladder/runtime.py.
+    # Compute threads on a CPU; null: OMP_NUM_THREADS if set, else this process's share of the
+    # available cores (ladder/runtime.py; measured in results/benchmarks/).
     cpu_threads: Optional[int] = None
     compile: bool = False
     cudnn_benchmark: bool = True

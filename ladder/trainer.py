@@ -125,9 +125,8 @@ class Trainer:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.trainer.max_steps_per_epoch)
 
         if self.device.type == "cpu":
-            workers = cfg.data.num_workers if self.loaders.pipeline == "loader" else 0
             torch.set_num_threads(choose_cpu_threads(
-                cfg.trainer.cpu_threads, workers, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+                cfg.trainer.cpu_threads, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
         self.model = self.subject.build().to(self.device)
         if cfg.trainer.sync_batchnorm and self.world > 1 and self.subject.has_batchnorm:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)

@@ -4,7 +4,8 @@
 #   device: run(command="bash scripts/gpu_check.sh", carry=[".whl", "data_local/imagenette-64"], timeout_s=540)
 # It runs a short bf16 + channels_last + torch.compile training smoke of ConvNeXt-T, and the
 # throughput benchmark of both ends against torchvision's resnet50 and timm's convnext_tiny in
-# the same run, with and without compile; it prints the short tables last. Outputs (with the
+# the same run, with and without compile; with the Imagenette copy carried, the trainer against
+# the pure training step and 1 / 2 / 4 concurrent jobs on the card; it prints the short tables last. Outputs (with the
 # card's name) go to $OUT (the device tool brings them back) or results/gpu/: copy them into
 # results/ with the card named.
 # Check it on the CPU first: PYTHON=.venv/bin/python LADDER_GPU_CHECK_CPU=1 bash scripts/gpu_check.sh
@@ -46,5 +47,30 @@ if [ -d data_local/imagenette-64 ]; then
     --override data.root=data_local/imagenette-64 "${PIPE[@]}" \
     --json "$OUT_DIR/bench_pipeline.json" > "$OUT_DIR/bench_pipeline.txt" || true
   cat "$OUT_DIR/bench_pipeline.txt"
+fi
+# Several proxy jobs sharing one card (what gpu_ladder.sh does): the sum of the jobs' training
+# img/s while 1, 2 and 4 train at once (the same rung and budget, seeds 1..n).
+if [ -d data_local/imagenette-64 ]; then
+  if [ -n "${LADDER_GPU_CHECK_CPU:-}" ]; then
+    CONC=(1 2); JOB=(model.width_multiplier=0.0625 trainer.max_steps_per_epoch=3 trainer.epochs=1)
+  else
+    CONC=(1 2 4); JOB=(trainer.epochs=2)
+  fi
+  : > "$OUT_DIR/concurrency.txt"; mkdir -p "$OUT_DIR/concurrency"
+  for n in "${CONC[@]}"; do
+    for i in $(seq 1 "$n"); do
+      $PY train.py +rung=depthwise preset=imagenette_gpu data.root=data_local/imagenette-64 \
+        seed="$i" logger=none trainer.progress=false "${JOB[@]}" "${SMOKE[@]}" \
+        hydra.run.dir="$OUT_DIR/concurrency/n$n/job$i" > "$OUT_DIR/concurrency/n$n-job$i.log" 2>&1 &
+    done
+    wait
+    $PY - "$OUT_DIR/concurrency/n$n" "$n" <<'PYEOF' | tee -a "$OUT_DIR/concurrency.txt"
+import json, pathlib, sys
+runs = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("job*/result.json"))]
+rates = [r["train_img_per_s"] for r in runs]
+print(f"{sys.argv[2]} job(s) at once on {runs[0]['device'] if runs else '?'}: {len(runs)} completed, "
+      f"aggregate {sum(rates):.0f} img/s (per job: {', '.join(f'{x:.0f}' for x in rates)})")
+PYEOF
+  done
 fi
 cat "$OUT_DIR/bench.txt" "$OUT_DIR/bench_compile.txt"
