@@ -70,8 +70,8 @@ def choose_cpu_threads(requested: int | None, world: int = 1) -> int:
     ``requested`` (trainer.cpu_threads) wins; else OMP_NUM_THREADS, if set (torchrun sets it
     to 1 for several processes); else this process's share of the available cores. The
     per-image loader's workers are not subtracted: on the 2-core dev machine, depthwise on the
-    demo with the loader path trained at 174 img/s end to end with 2 threads and 2 workers
-    (180 with 1 worker) and at 168 with 1 thread and 2 workers (results/benchmarks/cpu-2core).
+    demo with the loader path and 2 workers trained at 174 / 157 img/s (two runs) with 2
+    threads, 168 / 141 with 1 (results/benchmarks/README.md).
     """
     if requested:
         return requested
