@@ -10,21 +10,19 @@ Jobs, per seed: the top, every change the schema accepts (``OUT/undo_<step>/seed
 the ladder rungs each change is measured between on the ladder (``OUT/<rung>/seed<seed>/``, the
 layout of scripts/sweep.py, so pointing --out at a finished ladder sweep of the same budget
 reuses its runs: a completed run is skipped). Rerunning resumes; ``--no-ladder`` runs only the
-top and its variants. Each job runs with ``--threads`` compute threads (default: cores / jobs).
+top and its variants. Jobs run as in scripts/sweep.py (ladder/jobs.py), each with ``--threads``
+compute threads (default: the available cores / jobs).
 """
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ladder.jobs import Job, run_jobs  # noqa: E402
 from ladder.variants import leave_one_out  # noqa: E402
 
 
@@ -84,40 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = jobs_for(seeds, args.top, not args.no_ladder,
-                    args.only.split(",") if args.only else None)
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    print(f"[loo] {len(jobs)} jobs ({len(jobs) // len(seeds)} per seed x {len(seeds)} seeds), "
-          f"{args.jobs} at once, {threads} threads each, into {out}", flush=True)
-
-    def run(job: tuple[str, str, list[str], int]) -> tuple[str, int, int]:
-        name, rung, overrides, seed = job
-        run_dir = out / name / f"seed{seed}"
-        run_dir.mkdir(parents=True, exist_ok=True)
+    planned = jobs_for(seeds, args.top, not args.no_ladder,
+                       args.only.split(",") if args.only else None)
+    print(f"[loo] {len(planned) // len(seeds)} jobs per seed x {len(seeds)} seeds", flush=True)
+    jobs = []
+    for name, rung, overrides, seed in planned:
         tags = "[loo]" if name == rung else f"[loo,'{name}']"
-        cmd = [sys.executable, str(REPO / "train.py"), f"+rung={rung}", *overrides,
-               f"seed={seed}", f"hydra.run.dir={run_dir}", f"logger.group={out.name}",
-               f"logger.tags={tags}", "trainer.progress=false", *args.overrides]
-        t0 = time.time()
-        with open(run_dir / "train.log", "a") as log:
-            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  cwd=REPO).returncode
-        tail = (run_dir / "train.log").read_text().strip().splitlines()[-1:]
-        print(f"[loo] {name} seed {seed}: exit {code} in {time.time() - t0:.0f}s | "
-              f"{tail[0] if tail else ''}", flush=True)
-        return name, seed, code
-
-    t0 = time.time()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(run, jobs))
-    failed = [(n, s, c) for n, s, c in results if c != 0]
-    print(f"[loo] done in {time.time() - t0:.0f}s: {len(jobs) - len(failed)} ok, "
-          f"{len(failed)} failed" + "".join(f"\n[loo]   failed: {n} seed {s} (exit {c})"
-                                           for n, s, c in failed), flush=True)
-    return 1 if failed else 0
+        jobs.append(Job(name, (f"+rung={rung}", *overrides, f"logger.tags={tags}"), seed))
+    return run_jobs(jobs, Path(args.out), at_once=args.jobs, threads=args.threads,
+                    overrides=args.overrides, tag="loo")
 
 
 if __name__ == "__main__":

@@ -11,26 +11,21 @@ Each job is one ``python train.py +rung=R seed=S <overrides>`` (``backbone=B`` w
 ``multirun/<experiment>-backbones`` with ``--backbones``): the same layout as
 ``train.py -m``, so ``scripts/roadmap.py OUT`` reports it. Rerunning the command resumes: a job
 whose result.json says completed is skipped by train.py, an interrupted one continues from its
-checkpoint. Up to ``--jobs`` run at once, each with ``--threads`` compute threads (default: the
-machine's cores / jobs), so concurrent jobs do not oversubscribe the cores; on one GPU they
+checkpoint. Up to ``--jobs`` run at once (ladder/jobs.py), each with ``--threads`` compute threads
+(default: the available cores / jobs), so concurrent jobs do not oversubscribe the cores; on one GPU they
 share the card. Failed jobs are listed at the end and the exit status is 1 if any failed.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ladder import rungs  # noqa: E402
-
-
+from ladder.jobs import Job, run_jobs  # noqa: E402
 
 def rung_list(spec: str) -> list[str]:
     """'ladder' (all 17), 'milestones' (7), or a comma-separated list of rung names."""
@@ -62,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     names = args.backbones.split(",") if args.backbones else rung_list(args.rungs)
     switch = "backbone=" if args.backbones else "+rung="
     seeds = [int(s) for s in args.seeds.split(",")]
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     out = args.out
     if out is None:
         experiment = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("experiment=")),
@@ -75,39 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             experiment = yaml.safe_load((REPO / "conf" / "preset" / f"{preset}.yaml").read_text())[
                 "experiment"]
         out = f"multirun/{experiment}" + ("-backbones" if args.backbones else "")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [(r, s) for s in seeds for r in names]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    group = out.name
-    print(f"[sweep] {len(jobs)} jobs ({len(names)} {'backbones' if args.backbones else 'rungs'} x {len(seeds)} seeds), {args.jobs} at "
-          f"once, {threads} threads each, into {out}", flush=True)
-
-    def run(job: tuple[str, int]) -> tuple[str, int, int, float]:
-        rung, seed = job
-        run_dir = out / rung / f"seed{seed}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, str(REPO / "train.py"), f"{switch}{rung}", f"seed={seed}",
-               f"hydra.run.dir={run_dir}", f"logger.group={group}", "trainer.progress=false",
-               *args.overrides]
-        t0 = time.time()
-        with open(run_dir / "train.log", "a") as log:
-            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  cwd=REPO).returncode
-        took = time.time() - t0
-        tail = (run_dir / "train.log").read_text().strip().splitlines()[-1:]
-        print(f"[sweep] {rung} seed {seed}: exit {code} in {took:.0f}s | {tail[0] if tail else ''}",
-              flush=True)
-        return rung, seed, code, took
-
-    t0 = time.time()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(run, jobs))
-    failed = [(r, s, c) for r, s, c, _ in results if c != 0]
-    print(f"[sweep] done in {time.time() - t0:.0f}s: {len(jobs) - len(failed)} ok, "
-          f"{len(failed)} failed" + "".join(f"\n[sweep]   failed: {r} seed {s} (exit {c})"
-                                           for r, s, c in failed), flush=True)
-    return 1 if failed else 0
+    print(f"[sweep] {len(names)} {'backbones' if args.backbones else 'rungs'} x {len(seeds)} "
+          f"seeds", flush=True)
+    jobs = [Job(name, (f"{switch}{name}",), seed) for seed in seeds for name in names]
+    return run_jobs(jobs, Path(out), at_once=args.jobs, threads=args.threads,
+                    overrides=args.overrides, tag="sweep")
 
 
 if __name__ == "__main__":

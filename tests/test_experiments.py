@@ -78,7 +78,7 @@ def test_loo_script_runs_a_change_and_its_ladder_step_and_the_report_reads_them(
                  *_tiny(cache_dir), "trainer.batch_size=8", "trainer.global_batch=16"],
                 tmp_path, cache_dir, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "8 jobs (4 per seed x 2 seeds)" in proc.stdout
+    assert "4 jobs per seed x 2 seeds" in proc.stdout and "8 jobs, 2 at once" in proc.stdout
     variant = json.loads((out / "undo_layernorm" / "seed1" / "result.json").read_text())
     assert variant["rung"] == "separate_downsampling"
     assert variant["config"]["model"]["norm"] == "batchnorm"
