@@ -37,8 +37,8 @@ def test_sweep_runs_jobs_keeps_going_past_a_failure_and_resumes(tmp_path, cache_
     assert "nothing to do" in (out / "depthwise" / "seed0" / "train.log").read_text()
 
     bad = tmp_path / "bad"
-    assert sweep.main(["--rungs", "depthwise", "--seeds", "0,1", "--out", str(bad), "--",
-                       *tiny_overrides(cache_dir), "trainer.batch_size=0"]) == 1
+    assert sweep.main(["--rungs", "depthwise", "--seeds", "0,1", "--jobs", "2", "--out", str(bad),
+                       "--", *tiny_overrides(cache_dir), "trainer.batch_size=0"]) == 1
     printed = capsys.readouterr().out
     assert "0 ok, 2 failed" in printed and "failed: depthwise seed 1 (exit 2)" in printed
     assert "trainer.batch_size=0" in (bad / "depthwise" / "seed0" / "train.log").read_text()
