@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ import torch.nn as nn
 from ladder import rungs
 from ladder.compose import rung_net_config
 from ladder.model import LadderNet
-from ladder.runtime import device_name
+from ladder.runtime import available_cores, device_name
 
 # The reference implementation each end of the ladder is equal to (tests/test_ladder.py).
 REFERENCES = {"resnet50": "torchvision.resnet50", "recipe": "torchvision.resnet50",
@@ -149,7 +148,7 @@ def main(argv=None) -> list[dict]:
         if args.json:
             out = {"device": device_name(torch.device("cuda" if torch.cuda.is_available()
                                                      else "cpu")), "torch": torch.__version__,
-                   "cpu_count": os.cpu_count(), "rows": rows}
+                   "cpu_count": available_cores(), "rows": rows}
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
         return rows

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ladder.runtime import available_cores
 
@@ -34,7 +35,7 @@ def default_threads(at_once: int) -> int:
 
 
 def run_jobs(jobs: list[Job], out: Path, *, at_once: int = 1, threads: int | None = None,
-             overrides: list[str] = (), tag: str = "sweep") -> int:
+             overrides: Sequence[str] = (), tag: str = "sweep") -> int:
     """Run ``jobs``; print one line per finished job and the failures at the end. Returns 1 if
     any job failed, else 0."""
     threads = threads or default_threads(at_once)

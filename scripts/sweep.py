@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from ladder import rungs  # noqa: E402
 from ladder.jobs import Job, run_jobs  # noqa: E402
 
+
 def rung_list(spec: str) -> list[str]:
     """'ladder' (all 17), 'milestones' (7), or a comma-separated list of rung names."""
     import yaml

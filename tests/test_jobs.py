@@ -1,5 +1,5 @@
-"""scripts/sweep.py on ladder/jobs.py: real train.py processes into OUT/<rung>/seed<S>/, a
-failed job loses no other, and a rerun resumes (the completed job is not retrained)."""
+"""scripts/sweep.py on ladder/jobs.py: real train.py processes into OUT/<rung>/seed<S>/, every
+job runs and is reported when jobs fail, and a rerun resumes (a completed job is not retrained)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from conftest import REPO, tiny_overrides
-from ladder.jobs import default_threads
 
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -56,4 +55,4 @@ def test_threads_default_to_the_cores_each_job_gets(monkeypatch):
     from ladder import jobs
 
     monkeypatch.setattr(jobs, "available_cores", lambda: 8)
-    assert (default_threads(1), jobs.default_threads(2), jobs.default_threads(16)) == (8, 4, 1)
+    assert (jobs.default_threads(1), jobs.default_threads(2), jobs.default_threads(16)) == (8, 4, 1)
