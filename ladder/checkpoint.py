@@ -2,16 +2,15 @@
 
 Written as temp file -> fsync -> rename (a crash mid-write leaves the previous file intact);
 read with ``torch.load(weights_only=True)``, so loading a checkpoint never executes code. Only
-tensors, numbers, strings, lists, tuples and dicts go in (RNG states are stored as tensors).
+tensors, numbers, strings, lists, tuples and dicts go in (RNG states are stored as tensors;
+ladder/run_state.py says what a run's checkpoint holds).
 """
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 
@@ -93,28 +92,3 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     except Exception as err:
         raise CheckpointError(f"checkpoint {path} is unreadable or corrupt "
                               f"({type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]})") from None
-
-
-def rng_state() -> dict[str, Any]:
-    """Every global generator the training process draws from, as checkpoint-safe values."""
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -21,9 +21,34 @@ def pick_device(name: str, local_rank: int) -> torch.device:
     if name == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("trainer.device=cuda but no CUDA device is visible")
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
+        # Clusters that give each task only its own GPU (SLURM's --gpus-per-task, or
+        # CUDA_VISIBLE_DEVICES per rank) show one device to a process of local rank 3.
+        index = local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return torch.device(name)
+
+
+def configure_backends(device: torch.device, trainer) -> None:
+    """cuDNN / cuBLAS settings for a run on ``device`` (``trainer``: the TrainerConfig).
+
+    ``trainer.deterministic`` on CUDA: cuDNN picks deterministic kernels and no autotuning,
+    torch's deterministic algorithms are on (warn-only: an op without a deterministic CUDA
+    kernel warns, naming itself, rather than failing the run), and cuBLAS gets the fixed
+    workspace it needs for reproducible matmuls. TF32 stays on either way (it is deterministic,
+    only less precise than fp32). On a CPU the kernels are deterministic already.
+    """
+    if device.type != "cuda":
+        return
+    deterministic = bool(trainer.deterministic)
+    torch.backends.cudnn.benchmark = bool(trainer.cudnn_benchmark) and not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    if deterministic:
+        # Read when cuBLAS creates its handle: before the first matmul of this process.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def device_name(device: torch.device) -> str:

@@ -166,6 +166,8 @@ class TrainerConfig:
     progress: bool = True  # a progress bar per epoch (only on a terminal)
     deterministic: bool = False
     checkpoint_every_steps: int = 0  # also checkpoint mid-epoch every N optimizer steps (0: off)
+    # Checkpoint at every epoch end. Off for runs of a few minutes: a signal still writes one.
+    checkpoint_epochs: bool = True
     resume: Optional[str] = None  # a checkpoint to start from; null: the run dir's own, if any
     sync_batchnorm: bool = False  # SyncBatchNorm for the BatchNorm rungs under torchrun
     # After training: inference latency at batch 1 and 64 on the run's device (ladder/latency.py)
