@@ -9,7 +9,10 @@ current step's work, and a signal ends in a checkpoint within two steps of its a
 """
 from __future__ import annotations
 
+import os
 import signal
+import time
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -101,3 +104,29 @@ class StopAgreement:
             agreed = self._read_pending()
             if agreed:
                 self.flag.signum = self.flag.signum or agreed
+
+
+@dataclass
+class FaultInjection:
+    """Faults the fault tests inject (tests/test_faults.py, tests/test_cuda_paths.py), from the
+    environment: die (SIGKILL) or be asked to stop (SIGTERM) right after a given optimizer
+    step, or make every step slow."""
+
+    kill_at: int = -1
+    term_at: int = -1
+    step_sleep_s: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> "FaultInjection":
+        env = os.environ.get
+        return cls(int(env("LADDER_FAULT_KILL_AT_STEP", -1)),
+                   int(env("LADDER_FAULT_SIGTERM_AT_STEP", -1)),
+                   float(env("LADDER_FAULT_STEP_SLEEP_S", 0)))
+
+    def after_step(self, step: int) -> None:
+        if self.step_sleep_s:
+            time.sleep(self.step_sleep_s)
+        if step == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if step == self.term_at:
+            os.kill(os.getpid(), signal.SIGTERM)

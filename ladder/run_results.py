@@ -51,6 +51,16 @@ def epoch_line(t: Trainer, row: dict) -> str:
             + f" | {row['img_per_s']:.0f} img/s")
 
 
+def progress_bar(t: Trainer, total_batches: int):
+    """A tqdm bar over the epoch's micro-batches, on rank 0 at a terminal only."""
+    if not (t.is_main and t.cfg.trainer.progress and sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total_batches, initial=t.batch_in_epoch, leave=False,
+                desc=f"epoch {t.epoch + 1}/{t.budget.epochs}", mininterval=1.0, dynamic_ncols=True)
+
+
 def result_base(t: Trainer) -> dict[str, Any]:
     c = t.cfg
     return {

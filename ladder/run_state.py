@@ -91,10 +91,23 @@ def state_of(t: Trainer) -> dict[str, Any]:
     }
 
 
+def gather_epoch_loss(t: Trainer) -> tuple[float, int]:
+    """(training-loss sum, images) of this epoch so far over all ranks. Afterwards rank 0
+    holds the totals and the others zero, so rank 0's checkpoint carries everyone's."""
+    if t.world == 1:
+        return t.epoch_loss.item(), t.epoch_seen
+    sums = torch.stack([t.epoch_loss, torch.full_like(t.epoch_loss, t.epoch_seen)])
+    dist.all_reduce(sums)
+    total, seen = sums[0].item(), int(sums[1].item())
+    t.epoch_loss.fill_(total if t.is_main else 0.0)
+    t.epoch_seen = seen if t.is_main else 0
+    return total, seen
+
+
 def save(t: Trainer) -> None:
     """Rank 0 writes ``t.ckpt_path``; everybody waits so no rank runs ahead of a checkpoint."""
     if t.world > 1:  # rank 0, the writer, gathers every rank's running loss sums
-        t.global_epoch_loss()
+        gather_epoch_loss(t)
     if t.is_main:
         ckpt.save(state_of(t), t.ckpt_path)
     if t.world > 1:

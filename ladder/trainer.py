@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,14 +21,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ladder import checkpoint as ckpt
 from ladder import run_results, run_state
 from ladder.data import Loaders, build_loaders
+from ladder.evaluate import evaluate
 from ladder.model import count_params
 from ladder.optim import Budget, build_optimizer, lr_at, make_budget
-from ladder.preempt import PREEMPTED_EXIT_CODE, Preempted, StopAgreement, StopFlag
+from ladder.preempt import (PREEMPTED_EXIT_CODE, FaultInjection, Preempted, StopAgreement,
+                            StopFlag)
 from ladder.run_results import completed_result
 from ladder.runtime import (choose_cpu_threads, configure_backends, dist_info, pick_device,
                             pick_dtype)
@@ -76,11 +75,7 @@ class Trainer:
         self.stop = StopFlag()
         self.history: list[dict] = []
         self.t0 = time.time()
-        # Fault injection for the fault tests (tests/test_faults.py): die (SIGKILL) or be asked
-        # to stop (SIGTERM) right after a given optimizer step; or sleep in every step.
-        self.fault_kill_at = int(os.environ.get("LADDER_FAULT_KILL_AT_STEP", -1))
-        self.fault_term_at = int(os.environ.get("LADDER_FAULT_SIGTERM_AT_STEP", -1))
-        self.fault_step_sleep = float(os.environ.get("LADDER_FAULT_STEP_SLEEP_S", 0))
+        self.faults = FaultInjection.from_env()  # the fault tests' hooks; off unless set
 
     # -- setup ---------------------------------------------------------------
     def setup(self) -> None:
@@ -191,12 +186,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model, step=self.step)
         self.step += 1
-        if self.fault_step_sleep:
-            time.sleep(self.fault_step_sleep)
-        if self.step == self.fault_kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        if self.step == self.fault_term_at:
-            os.kill(os.getpid(), signal.SIGTERM)
+        self.faults.after_step(self.step)
 
     # -- the epoch -------------------------------------------------------------
     def train_epoch(self) -> None:
@@ -206,7 +196,7 @@ class Trainer:
         total_batches = self.steps_per_epoch * accum
         self.train_module.train()
         bad_step = torch.full((), -1, device=self.device, dtype=torch.long)
-        progress = self._progress_bar(total_batches)
+        progress = run_results.progress_bar(self, total_batches)
         t_start, images = time.time(), 0
         if self.batch_in_epoch < total_batches:
             self.set_lr()
@@ -255,26 +245,8 @@ class Trainer:
         self.train_images += images * self.world
         self.last_epoch_img_s = images * self.world / max(1e-9, time.time() - t_start)
 
-    def _progress_bar(self, total_batches: int):
-        if not (self.is_main and self.cfg.trainer.progress and sys.stderr.isatty()):
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=total_batches, initial=self.batch_in_epoch, leave=False,
-                    desc=f"epoch {self.epoch + 1}/{self.budget.epochs}", mininterval=1.0,
-                    dynamic_ncols=True)
-
     def global_epoch_loss(self) -> tuple[float, int]:
-        """(training-loss sum, images) of this epoch so far over all ranks. Afterwards rank 0
-        holds the totals and the others zero, so rank 0's checkpoint carries everyone's."""
-        if self.world == 1:
-            return self.epoch_loss.item(), self.epoch_seen
-        sums = torch.stack([self.epoch_loss, torch.full_like(self.epoch_loss, self.epoch_seen)])
-        dist.all_reduce(sums)
-        total, seen = sums[0].item(), int(sums[1].item())
-        self.epoch_loss.fill_(total if self.is_main else 0.0)
-        self.epoch_seen = seen if self.is_main else 0
-        return total, seen
+        return run_state.gather_epoch_loss(self)
 
     def check_finite(self, bad_step: torch.Tensor) -> None:
         step = int(bad_step.item())
@@ -283,28 +255,9 @@ class Trainer:
                                 f"(epoch {self.epoch + 1}); stopping. The last good checkpoint "
                                 f"is {self.ckpt_path if self.ckpt_path.exists() else 'none'}")
 
-    @torch.no_grad()
     def evaluate(self, module: nn.Module) -> dict[str, float]:
-        module.eval()
-        k = min(5, self.cfg.model.num_classes)
-        stats = torch.zeros(4, device=self.device, dtype=torch.float64)  # top1, topk, loss, n
-        for x, y in self.loaders.val:
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with self.autocast():
-                logits = module(x)
-            top = logits.float().topk(k, dim=1).indices
-            hit = top == y[:, None]
-            stats[0] += hit[:, 0].sum()
-            stats[1] += hit.any(dim=1).sum()
-            stats[2] += F.cross_entropy(logits.float(), y, reduction="sum")
-            stats[3] += y.numel()
-        if self.world > 1:
-            dist.all_reduce(stats)
-        top1, topk, loss, n = stats.tolist()
-        return {"top1": 100 * top1 / n, "top5": 100 * topk / n, "val_loss": loss / n, "val_images": n}
+        return evaluate(module, self.loaders.val, self.device, self.autocast, self.channels_last,
+                        self.cfg.model.num_classes, self.world)
 
     def end_epoch(self) -> dict[str, Any]:
         """Evaluate the plain module (never the compiled or DDP one) and record the epoch."""
