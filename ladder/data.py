@@ -16,17 +16,12 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
+# DataError is defined in ladder.datasets_common; ladder.data.DataError is the same class.
+from ladder.datasets_common import DataError, default_cache_dir
+from ladder.imagenette import imagenette_root
 from ladder.schema import DataConfig, RecipeConfig
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-
-class DataError(RuntimeError):
-    """A dataset problem found before or during training; the message names the path."""
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LADDER_CACHE", Path.home() / ".cache" / "ladder"))
 
 
 # ----------------------------------------------------------------------------- demo data
@@ -263,8 +258,13 @@ class EpochSampler(torch.utils.data.Sampler):
 
 
 class SeededDataset(Dataset):
-    """Seeds python, numpy and torch from (seed, epoch, index) before loading a sample, so a
-    sample's random augmentation is the same in any worker and after any resume."""
+    """Seeds python, numpy and torch's CPU generator from (seed, epoch, index) before loading a
+    sample, so a sample's random augmentation is the same in any worker and after any resume.
+
+    Only the CPU generator: ``torch.manual_seed`` would also reseed every CUDA generator of the
+    training process (with ``num_workers=0``), so its drop-path masks would repeat per sample
+    seed. In the main process the three states are restored after the sample.
+    """
 
     def __init__(self, dataset: Dataset, seed: int):
         self.dataset, self.seed = dataset, seed
@@ -280,7 +280,7 @@ class SeededDataset(Dataset):
             saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
         random.seed(s)
         np.random.seed(s % 2**32)
-        torch.manual_seed(s)
+        torch.default_generator.manual_seed(s)  # the CPU stream torch.manual_seed(s) gave
         try:
             return self.dataset[index]
         finally:
@@ -306,8 +306,6 @@ def resolve_root(data: DataConfig) -> Path:
     if data.name == "demo":
         return ensure_demo_dataset(data)
     if data.name == "imagenette":
-        from ladder.imagenette import imagenette_root
-
         return imagenette_root(data)
     if not data.root:
         raise DataError(f"data.root is not set: data={data.name} needs "

@@ -19,15 +19,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from ladder.datasets_common import DataError, default_cache_dir
 from ladder.schema import DataConfig
 
 SOURCE = "imagenette2-160"  # torchvision's Imagenette(size="160px") folder name
-
-
-def _data_error(msg: str):
-    from ladder.data import DataError
-
-    return DataError(msg)
 
 
 def download_source(base: Path) -> Path:
@@ -40,7 +35,7 @@ def download_source(base: Path) -> Path:
     try:
         Imagenette(str(base), split="train", size="160px", download=True)
     except Exception as err:  # offline: URLError, OSError, ... from torchvision's download
-        raise _data_error(
+        raise DataError(
             f"could not download Imagenette into {base} ({type(err).__name__}: {err}). Offline? "
             f"Pass a local copy in ImageNet layout (train/<class>/, val/<class>/) as "
             f"data.root=/path/to/imagenette, or put torchvision's extracted {SOURCE}/ folder "
@@ -79,8 +74,6 @@ def shrink_folder(src: Path, dst: Path, size: int) -> Path:
 
 def imagenette_root(data: DataConfig) -> Path:
     """The ImageNet-layout folder to train on (see the module docstring)."""
-    from ladder.data import default_cache_dir
-
     if data.root:
         return Path(data.root).expanduser()
     cache = default_cache_dir()
