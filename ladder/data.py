@@ -151,6 +151,7 @@ class ImageFolderDataset(Dataset):
 
     def __init__(self, root: Path, classes: list[str], transform, bad_images: str = "fail"):
         self.root = Path(root)
+        self.classes = list(classes)
         self.transform = transform
         self.bad_images = bad_images
         self.samples: list[tuple[str, int]] = []
@@ -299,6 +300,20 @@ class Loaders:
     train_size: int
     val_size: int
     pipeline: str  # "device" (in memory, batched augmentation) or "loader" (per image)
+    classes: tuple[str, ...] = ()  # the class folders read, in label order
+
+    def identity(self, name: str) -> dict:
+        """What was actually read, so that runs on two different image folders under one
+        preset are never averaged together: the data group's name, the class names and the
+        image counts, and a short id hashing them (``<name>-<8 hex>``)."""
+        import hashlib
+        import json
+
+        facts = {"classes": list(self.classes), "train_images": self.train_size,
+                 "val_images": self.val_size}
+        digest = hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:8]
+        return {"id": f"{name}-{digest}", "name": name, "num_classes": len(self.classes),
+                **facts}
 
 
 def resolve_root(data: DataConfig) -> Path:
@@ -376,7 +391,8 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
         train_loader = dd.DeviceTrainLoader(xt.to(device), yt.to(device), sampler, batch_size,
                                             augment, seed)
         val_loader = dd.DeviceEvalLoader(xv[lo:hi].to(device), yv[lo:hi].to(device), batch_size)
-        return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "device")
+        return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "device",
+                       _classes(train, data))
     workers = data.num_workers
     # Each loader draws its workers' base seed from its own generator, not the global torch
     # RNG, so creating an iterator (a resumed run creates one more) never shifts drop path or
@@ -387,4 +403,11 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
                               drop_last=True, **common)
     shard = torch.utils.data.Subset(val, range(lo, hi))
     val_loader = DataLoader(shard, batch_size, shuffle=False, drop_last=False, **common)
-    return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "loader")
+    return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "loader",
+                   _classes(train, data))
+
+
+def _classes(train: Dataset, data: DataConfig) -> tuple[str, ...]:
+    """The class names of an image folder; synthetic data has numbered classes."""
+    classes = getattr(train, "classes", None)
+    return tuple(classes) if classes else tuple(f"class{i}" for i in range(data.num_classes))

@@ -20,7 +20,8 @@ class Budget:
         per_device_batch: images per forward pass on one device.
         accum_steps: forward passes per optimizer step on each device.
         lr: peak learning rate, the recipe's per-reference-batch lr scaled linearly.
-        epochs: this run's epochs (the recipe's, times the preset's epoch_scale).
+        epochs: this run's epochs (the preset's, or the recipe's times epoch_scale; then
+            times ``trainer.budget``, rounded, at least 1).
         warmup_epochs / step_epochs: scaled by the same factor, so schedules keep their shape.
     """
 
@@ -52,6 +53,7 @@ def make_budget(recipe: RecipeConfig, trainer: TrainerConfig, world_size: int = 
         epochs = trainer.epochs
     else:
         epochs = max(1, math.ceil(recipe.epochs * trainer.epoch_scale - 1e-9))
+    epochs = max(1, round(epochs * trainer.budget))
     scale = epochs / recipe.epochs
     ratio = global_batch / recipe.lr_ref_batch
     lr = recipe.lr * {"linear": ratio, "sqrt": math.sqrt(ratio), "none": 1.0}[trainer.lr_scaling]

@@ -28,13 +28,14 @@ def banner(t: Trainer) -> str:
     c, b = t.cfg, t.budget
     lines = [
         f"[ladder] {t.subject.describe}",
-        f"[ladder] data {c.data.name} at {c.data.image_size}px from {t.loaders.source} "
-        f"({t.loaders.train_size} train / {t.loaders.val_size} val images; "
-        f"{t.loaders.pipeline} pipeline)",
+        f"[ladder] data {t.data_identity['id']} at {c.data.image_size}px from {t.loaders.source} "
+        f"({len(t.loaders.classes)} classes, {t.loaders.train_size} train / "
+        f"{t.loaders.val_size} val images; {t.loaders.pipeline} pipeline)",
         (f"[ladder] width x{c.model.width_multiplier:g}, stem stride {c.model.stem_stride}, "
          if t.subject.rung else "[ladder] ")
         + f"{t.params / 1e6:.2f}M params; recipe {c.recipe.name}: {b.epochs} epochs "
-        f"(paper {c.recipe.epochs}), batch {b.global_batch} = {b.per_device_batch} x "
+        + (f"(budget x{c.trainer.budget:g}) " if c.trainer.budget != 1 else "")
+        + f"(paper {c.recipe.epochs}), batch {b.global_batch} = {b.per_device_batch} x "
         f"{b.accum_steps} accum x {t.world} ranks, lr {b.lr:.3g}",
         f"[ladder] {t.device.type} {str(t.dtype).replace('torch.', '')}, output {t.out}",
     ]
@@ -67,7 +68,8 @@ def result_base(t: Trainer) -> dict[str, Any]:
         "schema": RESULT_SCHEMA, "rung": c.rung and rungs.resolve(c.rung).name,
         "milestone": c.rung and rungs.resolve(c.rung).milestone, "backbone": c.backbone,
         "seed": c.seed, "experiment": c.experiment, "sweep_group": t.sweep_group,
-        "dataset": c.data.name, "image_size": c.data.image_size,
+        "dataset": c.data.name, "data": getattr(t, "data_identity", None),
+        "image_size": c.data.image_size, "budget": c.trainer.budget,
         "epochs": getattr(t, "budget", None) and t.budget.epochs,
         "recipe": c.recipe.name, "world_size": t.world,
         "git_commit": git_commit(), "command": t.command, "config": asdict(c),
@@ -88,7 +90,7 @@ def finish(t: Trainer) -> dict[str, Any]:
     result.update({
         "status": "completed", "error": None, "metrics": metrics, "history": t.history,
         "params": count_params(paper), "gflops": round(count_gmacs(paper, paper_px), 4),
-        "trained_params": t.params,
+        "trained_params": t.params, "optimizer_steps": t.step,
         "trained_gflops": round(count_gmacs(t.model, t.cfg.data.image_size), 6),
         "train_img_per_s": t.train_images / max(1e-9, t.train_time),
         "data_pipeline": t.loaders.pipeline,

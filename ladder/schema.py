@@ -160,6 +160,10 @@ class TrainerConfig:
     grad_accum_steps: Optional[int] = None  # null: derived from recipe.batch_size
     epochs: Optional[int] = None  # null: recipe.epochs * epoch_scale
     epoch_scale: float = 1.0
+    # The budget axis: one switch that multiplies every rung's training length alike (both
+    # recipes; warm-up and step schedules stretch with it), after the preset's epochs. A budget
+    # sweep: scripts/sweep.py --budgets 1,2,4, or train.py -m trainer.budget=1,2,4.
+    budget: float = 1.0
     max_steps_per_epoch: Optional[int] = None  # cap for smoke tests
     log_every: int = 50  # optimizer steps between host syncs for metrics
     eval_ema: bool = True  # when recipe.ema: also evaluate the EMA weights
@@ -187,6 +191,10 @@ class TrainerConfig:
                 elif value is not None:
                     _positive(f"trainer.by_recipe.{name}.{key}", value)
         _positive("trainer.epoch_scale", self.epoch_scale)
+        if self.budget is None or not self.budget > 0:
+            raise ConfigError(f"trainer.budget={self.budget!r} is not valid: it multiplies every "
+                              "rung's epochs, so it must be a number > 0 (1 is the preset's "
+                              "own length, 2 doubles it)")
         _positive("trainer.log_every", self.log_every)
         if self.global_batch is not None:
             _positive("trainer.global_batch", self.global_batch)

@@ -94,6 +94,7 @@ class Trainer:
             cfg.data, cfg.recipe, self.budget.per_device_batch, self.budget.accum_steps, cfg.seed,
             self.rank, self.world, pin_memory=self.device.type == "cuda", device=self.device,
             log=lambda msg: print(msg, flush=True))
+        self.data_identity = self.loaders.identity(cfg.data.name)
         self.steps_per_epoch = self.loaders.train_sampler.per_rank // (
             self.budget.per_device_batch * self.budget.accum_steps)
         if cfg.trainer.max_steps_per_epoch:
