@@ -63,3 +63,21 @@ def test_two_image_folders_under_one_preset_get_two_identities(tiny, tmp_path, c
     again = train(tiny("micro", "data=imagefolder", f"data.root={a}", "data.num_classes=3",
                        "trainer.batch_size=4", "trainer.global_batch=4", "seed=1"), tmp_path / "a1")
     assert again["data"]["id"] == ida["id"]  # the same folder, the same identity
+
+
+@pytest.mark.parametrize("preset,maps", [("imagenette_cpu", [16, 8, 4, 2]),
+                                         ("imagenette_cpu64", [32, 16, 8, 4])])
+@pytest.mark.parametrize("rung", ["resnet50", "micro"])
+def test_stage_maps_of_the_cpu_presets(preset, maps, rung):
+    import torch
+
+    from ladder.subject import subject_of
+
+    cfg = to_typed(compose_config(rung, [f"preset={preset}", "data.root=unused"]))
+    model = subject_of(cfg).build().eval()
+    seen = []
+    for stage in model.stages:
+        stage.register_forward_hook(lambda m, i, out: seen.append(out.shape[-1]))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, cfg.data.image_size, cfg.data.image_size))
+    assert seen == maps
