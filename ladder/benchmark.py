@@ -5,11 +5,13 @@
     python scripts/benchmark.py --json results/bench.json
 
 For each rung: img/s of a full training step (forward, backward, AdamW step) on random data at
-the paper's scale (1000 classes, full width), and peak GPU memory. The two ends are also timed
-as their reference implementations (torchvision's resnet50, timm's convnext_tiny) with the same
-settings and the same stochastic depth, the two models taking turns in ``--repeats`` rounds
-(medians), and the ratios are printed: speed = ladder img/s / reference img/s, time = ladder
-step time / reference step time. Both should be close to 1, since the networks are the same.
+the paper's scale (1000 classes, full width), and the peak GPU memory of its steps. The two ends
+are also timed as their reference implementations (torchvision's resnet50, timm's convnext_tiny)
+with the same settings and the same stochastic depth, the two models taking turns in
+``--repeats`` rounds (medians), and the ratios are printed: speed = ladder img/s / reference
+img/s, time = ladder step time / reference step time. Both should be close to 1, since the
+networks are the same. Peak memory is measured per model (``peak_mem_gib``,
+``reference_peak_mem_gib``), each over its own warmup steps.
 Speed claims come from these ratios, never from timed tests. On a shared CPU machine,
 ``OMP_NUM_THREADS=1 ... --clock cpu`` times the process's own CPU time.
 """
@@ -81,19 +83,46 @@ def make_stepper(model: nn.Module, *, batch: int, size: int, device: torch.devic
     return run
 
 
+class PeakMemory:
+    """Peak device memory of one model's training steps: the allocator's peak since ``start``
+    minus what was allocated at ``start`` (the other model, if alive), so each model of a pair
+    is measured alone. ``None`` off CUDA."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.base = device, 0
+
+    def start(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def read(self) -> float | None:
+        if self.device.type != "cuda":
+            return None
+        torch.cuda.synchronize(self.device)
+        return (torch.cuda.max_memory_allocated(self.device) - self.base) / 2**30
+
+
 def time_pair(ours: nn.Module, reference: nn.Module | None, *, steps: int, warmup: int,
-              repeats: int, **settings) -> dict:
+              repeats: int, memory: PeakMemory | None = None, **settings) -> dict:
     """Median seconds per step of ``ours`` (and ``reference``) over ``repeats`` rounds of
     ``steps`` steps, the two models taking turns (the order alternates each round), so a busy
-    moment of a shared machine hits both alike."""
-    device = settings["device"]
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    moment of a shared machine hits both alike. Peak memory is read per model over its warmup
+    steps (at least one: the first steps, where the optimizer state is created), from before it
+    is moved to the device, with the memory already allocated then (the other model) not
+    counted."""
+    memory = memory or PeakMemory(settings["device"])
+    memory.start()
     run_ours = make_stepper(ours, **settings)
-    run_ref = make_stepper(reference, **settings) if reference is not None else None
-    run_ours(warmup)
-    if run_ref:
-        run_ref(warmup)
+    run_ours(max(warmup, 1))
+    peak_ours = memory.read()
+    run_ref = peak_ref = None
+    if reference is not None:
+        memory.start()
+        run_ref = make_stepper(reference, **settings)
+        run_ref(max(warmup, 1))
+        peak_ref = memory.read()
     t_ours, t_ref = [], []
     for r in range(repeats):
         order = [(run_ours, t_ours), (run_ref, t_ref)]
@@ -101,12 +130,11 @@ def time_pair(ours: nn.Module, reference: nn.Module | None, *, steps: int, warmu
             if fn is not None:
                 times.append(fn(steps))
     batch = settings["batch"]
-    row = {"img_per_s": batch / statistics.median(t_ours),
-           "peak_mem_gib": (torch.cuda.max_memory_allocated(device) / 2**30
-                            if device.type == "cuda" else None),
+    row = {"img_per_s": batch / statistics.median(t_ours), "peak_mem_gib": peak_ours,
            "step_s": t_ours}
     if t_ref:
         row.update({"reference_img_per_s": batch / statistics.median(t_ref), "reference_step_s": t_ref,
+                    "reference_peak_mem_gib": peak_ref,
                     "time_ratio": statistics.median(t_ours) / statistics.median(t_ref)})
     return row
 
@@ -186,12 +214,14 @@ def main(argv=None) -> list[dict]:
     print(f"training throughput, {card}, {precision}, batch {args.batch}, {args.size} px, "
           f"channels_last={not args.no_channels_last}, compile={args.compile}, {args.clock} clock, "
           f"{torch.get_num_threads()} threads, median of {args.repeats} x {args.steps} steps")
-    print(f"{'rung':<24} {'img/s':>9} {'peak GiB':>9}  {'reference':<22} {'ref img/s':>9} {'speed':>6} {'time':>6}")
+    print(f"{'rung':<24} {'img/s':>9} {'peak GiB':>9}  {'reference':<22} {'ref img/s':>9} "
+          f"{'ref GiB':>8} {'speed':>6} {'time':>6}")
+    gib = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
     for r in rows:
-        mem = f"{r['peak_mem_gib']:.2f}" if r["peak_mem_gib"] is not None else "-"
-        ref = (f"{r['reference']:<22} {r['reference_img_per_s']:>9.1f} {r['ratio']:>6.3f} "
-               f"{r['time_ratio']:>6.3f}" if "ratio" in r else f"{'-':<22} {'-':>9} {'-':>6} {'-':>6}")
-        print(f"{r['rung']:<24} {r['img_per_s']:>9.1f} {mem:>9}  {ref}")
+        ref = (f"{r['reference']:<22} {r['reference_img_per_s']:>9.1f} "
+               f"{gib(r['reference_peak_mem_gib']):>8} {r['ratio']:>6.3f} {r['time_ratio']:>6.3f}"
+               if "ratio" in r else f"{'-':<22} {'-':>9} {'-':>8} {'-':>6} {'-':>6}")
+        print(f"{r['rung']:<24} {r['img_per_s']:>9.1f} {gib(r['peak_mem_gib']):>9}  {ref}")
     if args.json:
         out = {"device": card, "precision": precision, "torch": torch.__version__,
                "threads": torch.get_num_threads(),

@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
+import torch.nn as nn
 
+from ladder import benchmark
 from ladder.benchmark import main
 
 
@@ -22,6 +25,7 @@ def test_benchmark_reports_ratios_against_the_reference(tmp_path, capsys):
             r["img_per_s"] / r["reference_img_per_s"])
         assert len(r["step_s"]) == len(r["reference_step_s"]) == 2  # two rounds, taking turns
         assert r["time_ratio"] == pytest.approx(1 / r["ratio"])
+    assert rows[0]["peak_mem_gib"] is None and rows[0]["reference_peak_mem_gib"] is None  # CPU
     saved = json.loads(out.read_text())
     assert saved["precision"] == "fp32" and len(saved["rows"]) == 3
     assert "torchvision.resnet50" in capsys.readouterr().out
@@ -55,3 +59,36 @@ def test_trainer_mode_measures_both_pipelines_against_the_pure_step(tmp_path, ca
         assert r["ratio"] == pytest.approx(r["trainer_img_per_s"] / r["pure_step_img_per_s"])
     assert json.loads(out.read_text())["rows"][0]["rung"] == "separate_downsampling"
     assert "trainer vs pure training step" in capsys.readouterr().out
+
+
+def test_peak_memory_is_reset_and_read_per_model(monkeypatch):
+    """Each model's peak is its own: the allocator's peak is reset before the model is built
+    and read after its steps, minus what the other model already holds. A fake CUDA allocator:
+    a model holds its parameter count in bytes and needs twice that more during a step."""
+    held = {"now": 0, "peak": 0}
+
+    def alloc(n):
+        held["now"] += n
+        held["peak"] = max(held["peak"], held["now"])
+
+    def fake_stepper(model, **settings):
+        size = sum(p.numel() for p in model.parameters())
+        alloc(size)
+
+        def run(n):
+            alloc(2 * size)
+            alloc(-2 * size)
+            return 0.01
+        return run
+
+    monkeypatch.setattr(benchmark, "make_stepper", fake_stepper)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: held["now"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: held["peak"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: held.update(peak=held["now"]))
+    small, big = nn.Linear(4, 4), nn.Linear(64, 64)  # 20 and 4160 parameters
+    row = benchmark.time_pair(big, small, steps=1, warmup=1, repeats=2, batch=2,
+                              device=torch.device("cuda", 0))
+    assert row["peak_mem_gib"] * 2**30 == pytest.approx(3 * 4160)
+    assert row["reference_peak_mem_gib"] * 2**30 == pytest.approx(3 * 20)  # not the big one's

@@ -39,6 +39,24 @@ def test_device_path_decodes_once_and_rebuilds_when_a_file_changes(tiny, tmp_pat
     assert capsys.readouterr().out.count("decoding") == 1  # train only: its key changed
 
 
+def test_tensor_cache_is_keyed_on_the_transform_that_made_the_pixels(tmp_path):
+    """The eval copy of a bicubic recipe is not the bilinear recipe's: one cache file each."""
+    from ladder import devicedata as dd
+    from ladder.data import ImageFolderDataset
+    from ladder.schema import RecipeConfig
+
+    root = write_image_folder(tmp_path / "f", size=30)
+    cache = tmp_path / "cache"
+    decoded = {}
+    for interpolation, files in (("bilinear", 1), ("bicubic", 2), ("bilinear", 2)):
+        transform = dd._eval_transform(24, RecipeConfig(interpolation=interpolation))
+        dataset = ImageFolderDataset(root / "val", ["a", "b", "c"], transform)
+        images, _ = dd.decode_folder(dataset, 24, cache, root / "val", "val", log=lambda m: None)
+        assert len(list(cache.glob("val-24px-*.pt"))) == files  # the third call reuses the first
+        assert torch.equal(images, decoded.setdefault(interpolation, images))
+    assert not torch.equal(decoded["bilinear"], decoded["bicubic"])
+
+
 def test_device_batches_are_a_function_of_seed_epoch_and_position(tiny, tmp_path):
     root = write_image_folder(tmp_path / "f", size=30)
     cfg = _folder_cfg(tiny, root)
