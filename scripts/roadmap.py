@@ -1,6 +1,10 @@
 #!/usr/bin/env python
 """Rebuild the ConvNeXt roadmap (table + figure) from the ladder's runs; see ladder/report/.
 
+The ladder views write roadmap.md, one roadmap.csv / roadmap.png per group, and agreement.csv
+(agreement with the paper: rank correlation, ends' gap, steps in the paper's direction); each
+change gets a Welch and a pooled 95% interval (docs/report-statistics.md).
+
     python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones|loo|normbatch]
     python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
 """

@@ -4,7 +4,11 @@ Reads every run's ``result.json`` under a results folder (or the runs of one W&B
 them by (dataset, image size, experiment) so that different datasets or budgets are never
 averaged together, and writes for each group a table (markdown + CSV) and a figure (PNG): the
 measured top-1 per rung as mean ± std over seeds, the change from the parent rung with a 95%
-Welch t-interval from the seed-to-seed variation, beside the paper's numbers.
+Welch t-interval from the seed-to-seed variation and a second one from the seed variance pooled
+over the group's rungs (used when Bartlett's test does not reject equal variances), beside the
+paper's numbers; and the group's agreement with the paper (rank correlation, ends' gap, steps in
+the paper's direction) in the findings and in ``agreement.csv``. docs/report-statistics.md has
+the rules.
 
     python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones] [--metric top1]
     python scripts/roadmap.py RESULTS_DIR --view loo|normbatch   # loo.md / normbatch.md
@@ -13,7 +17,10 @@ Welch t-interval from the seed-to-seed variation, beside the paper's numbers.
 One module per job:
 
 * :mod:`ladder.report.load`: result.json files and W&B runs -> :class:`RunResult`, grouping.
-* :mod:`ladder.report.stats`: t quantiles, Welch intervals, verdicts.
+* :mod:`ladder.report.stats`: t quantiles, Welch intervals, verdicts; pooled seed noise and
+  Bartlett's test.
+* :mod:`ladder.report.agreement`: agreement with the paper (Spearman with a bootstrap interval,
+  ends' gap, directions), its findings, ``agreement.csv`` and W&B summary entries.
 * :mod:`ladder.report.table`: the ladder's views (rows in ladder order, changes vs parents).
 * :mod:`ladder.report.attribution`: recipe vs architecture (exercise 20.5.1).
 * :mod:`ladder.report.text`: markdown table, findings, CSV.
@@ -23,18 +30,24 @@ One module per job:
   their files.
 * :mod:`ladder.report.cli`: ``write_report`` and the command line.
 """
-from ladder.report.cli import main, write_report
+from ladder.report.agreement import (AGREEMENT_FIELDS, Agreement, agreement_findings,
+                                     bootstrap_spearman, compute_agreement, spearman)
+from ladder.report.cli import agreement_path, main, write_report
 from ladder.report.figure import make_figure, plot_group
 from ladder.report.load import (METRICS, RESULT_FILE, SCHEMA, RunResult, _cfg_get,
                                 _from_record, _from_wandb_run, group_runs, group_slug,
                                 load_results, load_wandb)
-from ladder.report.stats import (FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT, t975,
-                                 verdict, welch_interval)
+from ladder.report.stats import (FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT, UNEQUAL,
+                                 UNTESTED, PooledNoise, bartlett, chi2_sf, pooled_interval,
+                                 pooled_noise, t975, verdict, welch_interval)
 from ladder.report.table import (CHANCE_FLOOR, VIEWS, GroupInfo, Row, _group_info,
                                  below_chance_floor, build_table)
 from ladder.report.text import CSV_FIELDS, findings, markdown_table, write_csv
 
 __all__ = [
+    "AGREEMENT_FIELDS", "Agreement", "agreement_findings", "bootstrap_spearman",
+    "compute_agreement", "spearman", "agreement_path", "UNEQUAL", "UNTESTED", "PooledNoise",
+    "bartlett", "chi2_sf", "pooled_interval", "pooled_noise",
     "main", "write_report", "make_figure", "plot_group", "METRICS", "RESULT_FILE", "SCHEMA",
     "RunResult", "group_runs", "group_slug", "load_results", "load_wandb", "FEW", "GAIN", "HURT",
     "MISSING", "NO_PARENT", "NOISE", "ROOT", "t975", "verdict", "welch_interval",

@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from ladder.report.agreement import (AGREEMENT_FILE, agreement_findings, compute_agreement,
+                                     write_agreement_csv)
 from ladder.report.attribution import split, split_table
 from ladder.report.experiments import write_loo, write_normbatch
 from ladder.report.figure import plot_group
@@ -21,7 +23,11 @@ ALL_VIEWS = VIEWS + ("loo", "normbatch")
 def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                  metric: str = "top1", source: str = "") -> list[Path]:
     """Write roadmap.md plus one (png, csv) per group into ``out_dir``; return the paths.
-    ``view`` loo / normbatch write loo.md / normbatch.md instead (ladder/report/experiments.py)."""
+    ``view`` loo / normbatch write loo.md / normbatch.md instead (ladder/report/experiments.py).
+
+    The ladder views also write ``agreement.csv`` beside roadmap.md (every group's agreement
+    with the paper, ladder/report/agreement.py); it is not in the returned list, which keeps
+    roadmap.md plus one (png, csv) per group: see :func:`agreement_path`."""
     if view not in ALL_VIEWS:
         raise ValueError(f"unknown view {view!r}; choose from {', '.join(ALL_VIEWS)}")
     groups = group_runs(runs)
@@ -48,8 +54,17 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         "than 2 seeds. The paper columns are Table 10 of Liu et al., *A ConvNet for the 2020s* "
         "(ImageNet-1K, 3 seeds), with the change vs the same parent. Groups of different "
         "datasets or budgets are never averaged together.",
+        "",
+        "The pooled column gives each change a second 95% interval from the seed variance "
+        "pooled over the table's rungs (one-way ANOVA error mean square, df = sum(n − 1)), "
+        "used only when Bartlett's test does not reject equal variances at 0.05; its verdict "
+        "says *not used* otherwise. The findings open with the agreement with the paper: the "
+        "rank correlation of the rung means with the paper's top-1 (bootstrap interval over "
+        "the seeds), the ends' gap, and the steps that move the paper's way; the same numbers "
+        f"are in [{AGREEMENT_FILE}]({AGREEMENT_FILE}). The rules: docs/report-statistics.md "
+        "in the repository.",
     ]
-    written = []
+    written, sections = [], []
     for key, gruns in groups.items():
         info = _group_info(key, gruns)
         rows = build_table(gruns, view, metric)
@@ -84,7 +99,11 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                    "unresolved:", ""]
             md += [f"- `{r.rung}` seed {r.seed}: {r.metrics.get(metric):.2f} "
                    f"(chance {100 / r.num_classes:.1f}) \u2014 `{r.source}`" for r in weak]
-        md += ["", "Findings:", ""] + [f"- {s}" for s in findings(rows, info)]
+        agreement = compute_agreement(rows)
+        sections.append((agreement, info, view))
+        md += ["", "Findings:", "", "- Agreement with the paper:"]
+        md += [f"  - {s}" for s in agreement_findings(agreement)]
+        md += [f"- {s}" for s in findings(rows, info)]
         if weak:
             md.append(f"- {len(weak)} run(s) ended under {CHANCE_FLOOR:g}\u00d7 chance (listed "
                       "above); the steps into and out of those rungs are not evidence.")
@@ -92,7 +111,13 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                "Table 10):", "", split_table(split(rows))]
     md_path = out / "roadmap.md"
     md_path.write_text("\n".join(md) + "\n")
+    write_agreement_csv(agreement_path(md_path), sections)
     return [md_path] + written
+
+
+def agreement_path(md_path: Path) -> Path:
+    """The agreement CSV written beside a ladder view's roadmap.md."""
+    return md_path.parent / AGREEMENT_FILE
 
 
 def main(argv: Sequence[str] | None = None) -> list[Path]:
@@ -139,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     paths = write_report(runs, out, a.view, a.metric, source)
     for path in paths:
         print(path)
+    if a.view in VIEWS:
+        print(agreement_path(paths[0]))
     if a.to_wandb:
         _to_wandb(paths, runs, a, source)
     return paths

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ladder.report.load import RunResult, _warn
-from ladder.report.stats import MISSING, NO_PARENT, ROOT, verdict, welch_interval
+from ladder.report.stats import (MISSING, NO_PARENT, ROOT, PooledNoise, pooled_interval,
+                                 pooled_noise, pooled_verdict, verdict, welch_interval)
 from ladder.rungs import MILESTONES, RUNGS, Rung, resolve
 
 VIEWS = ("full", "milestones")
@@ -28,6 +29,8 @@ class Row:
     delta: float | None = None
     ci: tuple[float, float, int] | None = None
     verdict: str = MISSING
+    pooled_ci: tuple[float, float, int] | None = None  # from the section's pooled seed std
+    pooled_verdict: str = MISSING
 
     @property
     def n(self) -> int:
@@ -100,6 +103,7 @@ def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1")
             index=i, rung=rung, parent=parent, values=[r.metrics[metric] for r in mine],
             seeds=[r.seed for r in mine], n_failed=len(failed), params=avg("params"),
             gflops=avg("gflops"), img_per_s=avg("train_img_per_s"), paper_delta=paper_delta)
+    noise = section_noise(rows.values())
     for row in rows.values():
         if row.n == 0:
             row.verdict = MISSING
@@ -112,7 +116,16 @@ def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1")
             row.delta = row.mean - p.mean
             row.ci = welch_interval(row.values, p.values)
             row.verdict = verdict(row.ci)
+            row.pooled_ci = pooled_interval(row.values, p.values, noise)
+            row.pooled_verdict = pooled_verdict(row.pooled_ci, noise)
+            continue
+        row.pooled_verdict = row.verdict
     return list(rows.values())
+
+
+def section_noise(rows) -> PooledNoise | None:
+    """The pooled seed noise over a section's rows (ladder/report/stats.py has the rule)."""
+    return pooled_noise([row.values for row in rows])
 
 
 @dataclass

@@ -4,9 +4,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ladder.report.agreement import pooled_findings
 from ladder.report.attribution import split, split_findings
-from ladder.report.stats import FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT
-from ladder.report.table import GroupInfo, Row
+from ladder.report.stats import (FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT, UNEQUAL,
+                                 UNTESTED)
+from ladder.report.table import GroupInfo, Row, section_noise
 
 def _f(x: float | None, fmt: str = ".2f", sign: bool = False) -> str:
     if x is None:
@@ -15,30 +17,39 @@ def _f(x: float | None, fmt: str = ".2f", sign: bool = False) -> str:
     return s.replace("-", "\u2212") if sign else s
 
 
-def _change_cell(row: Row, prev: str | None) -> str:
-    vs = f" vs {row.parent}" if row.parent and row.parent != prev else ""
+def _change_cell(row: Row, prev: str | None, pooled: bool = False) -> str:
+    vs = f" vs {row.parent}" if row.parent and row.parent != prev and not pooled else ""
     if row.verdict == MISSING:
         return "\u2014"
     if row.verdict == ROOT:
-        return "(root)"
+        return "(root)" if not pooled else ""
     if row.verdict == NO_PARENT:
-        return f"{row.parent} not run"
+        return f"{row.parent} not run" if not pooled else ""
     s = _f(row.delta, sign=True)
-    if row.ci is not None:
-        s += f" [{_f(row.ci[0], sign=True)}, {_f(row.ci[1], sign=True)}]"
+    ci = row.pooled_ci if pooled else row.ci
+    if ci is not None:
+        s += f" [{_f(ci[0], sign=True)}, {_f(ci[1], sign=True)}]"
     return s + vs
 
 
-def _mark(row: Row) -> str:
-    return {GAIN: "gain", HURT: "**hurt**", NOISE: "within noise", FEW: "n<2 (no interval)",
-            NO_PARENT: "", ROOT: "", MISSING: "not run"}[row.verdict]
+_MARKS = {GAIN: "gain", HURT: "**hurt**", NOISE: "within noise", FEW: "n<2 (no interval)",
+          NO_PARENT: "", ROOT: "", MISSING: "not run", UNEQUAL: "not used (variances differ)",
+          UNTESTED: "not used (untested)"}
+
+
+def _mark(row: Row, pooled: bool = False) -> str:
+    v = row.pooled_verdict if pooled else row.verdict
+    if pooled and v in (MISSING, ROOT, NO_PARENT):
+        return ""
+    return _MARKS[v]
 
 
 def markdown_table(rows: list[Row], metric: str, view: str = "full") -> str:
     vs = "previous milestone" if view == "milestones" else "parent"
     head = (f"| # | rung | milestone | {metric} (mean \u00b1 std, n) | change vs {vs} "
-            "[95% CI] | verdict | paper top-1 | paper change | params (M) | GFLOPs | train img/s |")
-    lines = [head, "|" + "---|" * 11]
+            "[95% CI] | verdict | change [95% CI, pooled] | verdict (pooled) | paper top-1 | "
+            "paper change | params (M) | GFLOPs | train img/s |")
+    lines = [head, "|" + "---|" * 13]
     prev = None
     for row in rows:
         r = row.rung
@@ -53,7 +64,8 @@ def markdown_table(rows: list[Row], metric: str, view: str = "full") -> str:
                                          if r.paper_top1_std else "")
         lines.append(" | ".join([
             f"| {row.index}", name, r.milestone or "", meas, _change_cell(row, prev), _mark(row),
-            paper, _f(row.paper_delta, sign=True),
+            _change_cell(row, prev, pooled=True), _mark(row, pooled=True), paper,
+            _f(row.paper_delta, sign=True),
             _f(row.params / 1e6 if row.params is not None else None, ".1f"),
             _f(row.gflops), _f(row.img_per_s, ".0f")]) + " |")
         prev = r.name
@@ -105,16 +117,8 @@ def findings(rows: list[Row], info: GroupInfo) -> list[str]:
     if by[NO_PARENT]:
         out.append(f"{len(by[NO_PARENT])} rung(s) have results but no change, because the rung "
                    f"they are measured against was not run: {_rung_list(by[NO_PARENT], False)}.")
-    resolved = [r for r in by[GAIN] + by[HURT] if r.paper_delta]
-    if resolved:
-        agree = [r for r in resolved if (r.delta > 0) == (r.paper_delta > 0)]
-        disagree = [r for r in resolved if r not in agree]
-        share = (f"all {len(agree)}" if len(agree) == len(resolved) > 1
-                 else f"{len(agree)} of {len(resolved)}")
-        s = (f"Of the steps whose interval excludes 0, {share} move in the same direction as "
-             f"in the paper")
-        s += f" and {_rung_list(disagree, False)} the opposite way." if disagree else "."
-        out.append(s)
+    if judged or any(r.pooled_ci for r in rows):
+        out += pooled_findings(rows, section_noise(rows))
     out += split_findings(split(rows), info)
     if judged:
         out.append(f"These are {judged} separate 95% intervals with no correction for multiple "
@@ -129,7 +133,8 @@ def findings(rows: list[Row], info: GroupInfo) -> list[str]:
 
 CSV_FIELDS = ("dataset", "image_size", "experiment", "view", "index", "rung", "step",
               "milestone", "parent", "n", "seeds", "mean", "std", "delta", "ci_low", "ci_high",
-              "df", "verdict", "n_failed", "paper_top1", "paper_top1_std", "paper_delta",
+              "df", "verdict", "pooled_ci_low", "pooled_ci_high", "pooled_df", "pooled_verdict",
+              "n_failed", "paper_top1", "paper_top1_std", "paper_delta",
               "params_m", "gflops", "train_img_per_s")
 
 
@@ -147,7 +152,11 @@ def write_csv(path: Path, rows: list[Row], info: GroupInfo, view: str) -> None:
                 r.milestone or "", row.parent or "", row.n,
                 ";".join(str(s) for s in row.seeds), c(row.mean), c(row.std), c(row.delta),
                 c(row.ci[0] if row.ci else None), c(row.ci[1] if row.ci else None),
-                row.ci[2] if row.ci else "", row.verdict, row.n_failed, r.paper_top1,
+                row.ci[2] if row.ci else "", row.verdict,
+                c(row.pooled_ci[0] if row.pooled_ci else None),
+                c(row.pooled_ci[1] if row.pooled_ci else None),
+                row.pooled_ci[2] if row.pooled_ci else "", row.pooled_verdict, row.n_failed,
+                r.paper_top1,
                 r.paper_top1_std or "", c(row.paper_delta, 2),
                 c(row.params / 1e6 if row.params is not None else None, 3), c(row.gflops, 3),
                 c(row.img_per_s, 1)])

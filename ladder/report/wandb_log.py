@@ -4,8 +4,11 @@ For each (dataset, image size, experiment) group of the report it logs the view'
 ``wandb.Table`` (the CSV's rows and columns), the PNG as a ``wandb.Image`` and, for the ladder
 views, a bar chart of the metric per rung in ladder order (labels ``"00 resnet50"``,
 ``"01 recipe"``, ... so any sort is the ladder's order); the recipe-vs-architecture split goes
-into the run's summary. Online when a key and the network are there, offline otherwise
-(``ladder.tracking.resolve_mode``), like the training runs.
+into the run's summary, and so does each ladder view's agreement with the paper
+(``roadmap/agreement/spearman``, ``.../spearman_lo``, ``.../gap``, ``.../gap_pooled_lo``, ...;
+``roadmap/<group>/agreement/...`` with several groups; ``agreement_summary`` in
+ladder/report/agreement.py lists them). Online when a key and the network are there, offline
+otherwise (``ladder.tracking.resolve_mode``), like the training runs.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from ladder.report.agreement import agreement_summary, compute_agreement
 from ladder.report.attribution import split
 from ladder.report.load import RunResult, group_runs, group_slug
 from ladder.report.table import VIEWS, build_table
@@ -85,6 +89,9 @@ def log_report(paths: list[Path], runs: list[RunResult], view: str, metric: str,
                     if part.delta is not None:
                         run.summary[f"{prefix}split/{part.name}"] = part.delta
                         run.summary[f"{prefix}split/{part.name}_paper"] = part.paper_delta
+                for k, v in agreement_summary(compute_agreement(rows)).items():
+                    if v is not None:
+                        run.summary[prefix + k] = v
             if logged:
                 run.log(logged)
         md = out_dir / {"loo": "loo.md", "normbatch": "normbatch.md"}.get(view, "roadmap.md")
