@@ -132,10 +132,10 @@ ERASING_MODES = ("pixel", "rand", "const")
 class BatchAugment(torch.nn.Module):
     """The recipe's training augmentation: uint8 [B, 3, S, S] on any device in, normalized float
     [B, 3, size, size] out (crop + flip, RandAugment if ``recipe.randaugment``, random erasing
-    if ``recipe.random_erasing`` > 0). ``group`` is accepted for older callers and unused: every
-    sample draws its own RandAugment ops, as in timm. ``dense``: see :class:`RandAugment`."""
+    if ``recipe.random_erasing`` > 0). Every sample draws its own RandAugment ops, as in timm.
+    ``dense``: see :class:`RandAugment`."""
 
-    def __init__(self, size: int, recipe, group: int | None = None, dense: bool | None = None):
+    def __init__(self, size: int, recipe, dense: bool | None = None):
         super().__init__()
         self.size, self.scale, self.dense = size, (recipe.crop_scale_min, 1.0), dense
         self.mode = _grid_mode(recipe.interpolation)

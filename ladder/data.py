@@ -387,7 +387,7 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
         quiet = (lambda msg: None) if rank else log
         xt, yt = dd.decode_folder(train, data.image_size, cache, root / "train", "train", quiet)
         xv, yv = dd.decode_folder(val, data.image_size, cache, root / "val", "val", quiet)
-        augment = dd.BatchAugment(data.image_size, recipe, data.augment_group).to(device)
+        augment = dd.BatchAugment(data.image_size, recipe).to(device)
         train_loader = dd.DeviceTrainLoader(xt.to(device), yt.to(device), sampler, batch_size,
                                             augment, seed)
         val_loader = dd.DeviceEvalLoader(xv[lo:hi].to(device), yv[lo:hi].to(device), batch_size)

@@ -117,7 +117,6 @@ class DataConfig:
     # uint8 copy fits in device_max_mb, else the per-image loader (timm's transforms, workers).
     pipeline: str = "auto"
     device_max_mb: int = 4096
-    augment_group: int = 16  # device path: rows that share one draw of RandAugment's ops
 
     def __post_init__(self) -> None:
         _choice("data.name", self.name, DATASETS)
@@ -130,7 +129,6 @@ class DataConfig:
         _positive("data.num_workers", self.num_workers, allow_zero=True)
         _choice("data.pipeline", self.pipeline, PIPELINES)
         _positive("data.device_max_mb", self.device_max_mb, allow_zero=True)
-        _positive("data.augment_group", self.augment_group)
 
 
 @dataclass

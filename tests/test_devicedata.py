@@ -82,7 +82,7 @@ def test_two_ranks_see_the_pixels_of_one_process(tiny, tmp_path):
     the very same augmentation (the modern recipe's RandAugment and erasing included)."""
     root = write_image_folder(tmp_path / "f", classes=("a", "b", "c", "d"), train=8, size=30)
     cfg = tiny("micro", "data=imagefolder", f"data.root={root}", "data.num_classes=4",
-               "data.image_size=24", "data.augment_group=4", "data.pipeline=device",
+               "data.image_size=24", "data.pipeline=device",
                "recipe.randaugment=rand-m9-mstd0.5-inc1", "recipe.random_erasing=0.25")
 
     def batches(batch, rank, world, start=0):
@@ -105,7 +105,7 @@ def test_two_ranks_see_the_pixels_of_one_process(tiny, tmp_path):
 def test_modern_recipe_augments_each_sample_differently(tiny, tmp_path):
     root = write_image_folder(tmp_path / "f", classes=("a",), train=8, val=2, size=30)
     cfg = tiny("micro", "data=imagefolder", f"data.root={root}", "data.num_classes=1",
-               "data.image_size=24", "data.augment_group=2")
+               "data.image_size=24")
     loaders = _loaders(cfg, batch=8)
     loaders.train_sampler.set_epoch(0)
     x, _ = next(iter(loaders.train))
