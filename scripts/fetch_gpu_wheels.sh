@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Download the pure-Python packages the lent GPU machine lacks (its image has torch, timm,
-# torchvision, matplotlib, tqdm, but not Hydra or kornia), as wheels for its Python 3.12, into .whl/
-# (git-ignored), plus the timm release the tests here ran on. Then: device run with carry [".whl"] and `bash scripts/gpu_check.sh`.
+# Wheels for a GPU machine without network whose Python has torch, torchvision, timm,
+# matplotlib and tqdm but not Hydra or kornia. Run this where there is network:
+#
+#   bash scripts/fetch_gpu_wheels.sh            # -> .whl/ (git-ignored), a few MB, seconds
+#
+# It downloads Hydra, OmegaConf, kornia and the timm release the tests ran on, as wheels for
+# CPython $PY_VERSION (default 3.12) on x86_64 Linux, and builds the pure-Python wheel of
+# antlr4 4.9.3 (Hydra 1.3 pins it; it is published only as a source archive). Copy the clone,
+# .whl/ included, to the GPU machine: scripts/gpu_check.sh and scripts/gpu_ladder.sh install
+# them into $LADDER_WORK/site (no network, no dependencies) when their Python lacks any of
+# torch, timm, Hydra, kornia, matplotlib (scripts/gpu_common.sh, gpu_python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY_VERSION=${PY_VERSION:-3.12}
 mkdir -p .whl
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_17_x86_64 --platform any -d .whl \
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$PY_VERSION" \
+  --implementation cp --platform manylinux_2_17_x86_64 --platform any -d .whl \
   "hydra-core==1.3.2" "omegaconf==2.3.0" "timm==1.0.31" \
-  "kornia==0.9.0" "kornia_rs==0.2.0"  # timm and kornia: the versions our tests ran on
-# Hydra 1.3 pins antlr4 4.9.*, published only as a source archive: build its pure-Python wheel.
+  "kornia==0.9.0" "kornia_rs==0.2.0"  # timm and kornia: the versions the tests ran on
 python3 -m pip wheel -q --no-deps -w .whl "antlr4-python3-runtime==4.9.3"
 ls .whl

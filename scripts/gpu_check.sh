@@ -1,76 +1,158 @@
 #!/usr/bin/env bash
-# The one prepared GPU check, for a session that is lent a GPU by the device tool:
-#   here:   bash scripts/fetch_gpu_wheels.sh          (Hydra's wheels into .whl/, git-ignored)
-#   device: run(command="bash scripts/gpu_check.sh", carry=[".whl", "data_local/imagenette-64"], timeout_s=540)
-# It runs a short bf16 + channels_last + torch.compile training smoke of ConvNeXt-T, and the
-# throughput benchmark of both ends against torchvision's resnet50 and timm's convnext_tiny in
-# the same run, with and without compile; with the Imagenette copy carried, the trainer against
-# the pure training step and 1 / 2 / 4 concurrent jobs on the card; it prints the short tables last. Outputs (with the
-# card's name) go to $OUT (the device tool brings them back) or results/gpu/: copy them into
-# results/ with the card named.
-# Check it on the CPU first: PYTHON=.venv/bin/python LADDER_GPU_CHECK_CPU=1 bash scripts/gpu_check.sh
-set -euo pipefail
+# The GPU check: three minutes on one GPU that say whether the GPU path works and how fast it is.
+#
+#   bash scripts/gpu_check.sh                                # on a machine with one GPU
+#   PYTHON=.venv/bin/python LADDER_GPU_CHECK_CPU=1 bash scripts/gpu_check.sh   # the CPU check
+#
+# Steps, in this order, each under its own time limit (a step that fails or times out does not
+# stop the later ones; scripts/gpu_common.sh):
+#   env                 software versions and the card (versions.json)
+#   device_randaugment  train.py on the in-memory device data path (data.pipeline=device) with
+#                       the modern recipe's RandAugment on, ConvNeXt-T end (+rung=micro) of the
+#                       imagenette_gpu budget, bf16 + channels_last: one epoch cut to 20 steps
+#                       and its evaluation, then a SIGTERM 2 steps into the second (the trainer's
+#                       LADDER_FAULT_SIGTERM_AT_STEP hook), which writes a checkpoint (exit 75)
+#   resume              the same command again, into the same run folder: it must print
+#                       "resumed from ..." and finish, with result.json saying device pipeline
+#                       and the RandAugment policy
+#   concurrency_n1..n8  ROUNDS (1 2 4 8): n train.py jobs (depthwise, imagenette_gpu, seeds
+#                       1..n) at once on the card; each trains ROUND_S seconds from its own start
+#                       of training and is stopped by SIGTERM; the images each trained come from
+#                       its checkpoint. A round's measure: total images of all jobs / ROUND_S
+#                       (img_per_s; evaluations and warm-up inside the window count as time),
+#                       and per job; also images / training time only (train_img_per_s), the
+#                       start-up of a job and how far apart the jobs started
+#   bench_eager         scripts/benchmark.py: both ends of the ladder against torchvision's
+#                       resnet50 and timm's convnext_tiny, bf16, batch 128, 224 px, eager
+#   bench_compile       the same with torch.compile, ConvNeXt-T end only (COMPILE_ARGS)
+#
+# Time: at most TOTAL_S (180 s) on one H100 / H200. Each step's limit is the smaller of its own
+# and what is left before the deadline after the later steps' expected seconds; compile, the
+# last, gets whatever is left. Expected seconds (estimates: no GPU figure exists in results/
+# yet; replace them with this script's own summary once it has run): env 8, device_randaugment
+# 20 (train.py start-up ~5 s, decoding Imagenette into the tensor cache once ~10 s), resume 10,
+# each round ROUND_S + 10 (start-up ~5 s, stop and checkpoint read ~3 s), bench_eager 18:
+#   8 + 20 + 10 + 4 x (10 + 10) + 18 = 136 s, so bench_compile gets 180 - 136 - 10 (KILL_GRACE)
+#   = ~34 s, which a cold compile may need more than: it is then recorded as timed out;
+#   LADDER_GPU_STEPS=env,bench_compile TOTAL_S=300 bash scripts/gpu_check.sh runs it alone.
+# Rounds of 60 s (ROUND_S=60), as long as a round ought to be for a steady figure, need
+# 4 x 70 = 280 s for the rounds alone: TOTAL_S=420 ROUND_S=60 bash scripts/gpu_check.sh.
+# Rounds of 10 s still hold several epochs (Imagenette at 64 px, ~9.3k images an epoch), but
+# the first steps' cuDNN autotuning (~1 s) is inside the window: a figure a little low.
+#
+# Output, in $OUT (default results/gpu), also when the script is stopped part-way:
+#   gpu_check_summary.json  one entry per step: status, exit code, seconds, limit, log, numbers
+#                           (rewritten before and after every step)
+#   gpu-check.tar.gz        everything below plus the summary (rebuilt after every step)
+#   gpu-check/              logs/<step>.log, logs/rounds/n<N>-job<i>.log, versions.json,
+#                           device_randaugment.json, resume.json, rounds/n<N>.json,
+#                           bench_eager.json, bench_compile.json
+# Run folders and checkpoints go to $LADDER_WORK/gpu-check (default /tmp/ladder-gpu), not $OUT.
+#
+# Exit status: 0 when every step passed, 1 when one did not, 143 when stopped by a signal.
+#
+# Data: DATA, a 64 px Imagenette copy in ImageNet layout (default data_local/imagenette-64).
+# Without it data=imagenette downloads and shrinks Imagenette into $LADDER_CACHE on first use,
+# which alone can outlast a step's limit: do it beforehand, where there is network, with
+#   LADDER_CACHE=/tmp/ladder-gpu/cache python scripts/gpu_steps.py cache -- preset=imagenette_gpu logger=none
+# (the CPU check uses the generated demo dataset instead).
+# Environment: DATA, TOTAL_S, ROUND_S, ROUNDS, COMPILE_ARGS, and those
+# of scripts/gpu_common.sh (OUT, LADDER_WORK, LADDER_CACHE, PYTHON, LADDER_GPU_STEPS,
+# LADDER_GPU_TIMEOUTS, KILL_GRACE). LADDER_GPU_CHECK_CPU=1: every step at a tiny setting on the
+# CPU (1/16 width, batch 16, 3 steps an epoch, rounds of 1 and 2 jobs of 3 s, the benchmark at
+# batch 2 and 32 px), about 2-3 minutes on 2 cores; torch.compile there uses dynamo's eager
+# backend (inductor's C++ build alone takes minutes on a small CPU).
+set -uo pipefail  # no -e: a failing step must not stop the others
 cd "$(dirname "$0")/.."
-OUT_DIR="${OUT:-results/gpu}"
-mkdir -p "$OUT_DIR"
-export PYTHONUNBUFFERED=1
-if [ -n "${LADDER_GPU_CHECK_CPU:-}" ] && [ -n "${PYTHON:-}" ]; then
-  PY="$PYTHON"  # the CPU check: a dev venv that has everything (the wheels are for cp312)
-elif [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
-  # The GPU image has torch, torchvision, timm, matplotlib; Hydra and kornia travel as wheels.
-  PY="${PYTHON:-python3}"
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
+. scripts/gpu_common.sh
+
+CPU="${LADDER_GPU_CHECK_CPU:-}"
+if [ -n "$CPU" ]; then
+  TOTAL_S=${TOTAL_S:-200}; ROUND_S=${ROUND_S:-3}; ROUNDS=${ROUNDS:-"1 2"}
+  DEV=(trainer.device=cpu model.width_multiplier=0.0625 trainer.batch_size=16 trainer.global_batch=16)
+  STEPS_PER_EPOCH=3
+  BENCH=(--device cpu --batch 2 --size 32 --steps 1 --warmup 1 --repeats 1 --rungs separate_downsampling)
+  COMPILE=(--device cpu --batch 2 --size 32 --steps 1 --warmup 1 --repeats 1 --rungs separate_downsampling --no-reference)
+  COMPILE_BACKEND=(--compile-backend eager)
+  # expected seconds on a 2-core CPU: env, smoke, resume, one round beyond ROUND_S, eager bench
+  EXP_ENV=10; EXP_SMOKE=20; EXP_RESUME=15; EXP_ROUND=20; EXP_EAGER=35
 else
-  python3 -m venv .venv-gpu && . .venv-gpu/bin/activate && pip install -q -e .
-  PY=python
+  TOTAL_S=${TOTAL_S:-180}; ROUND_S=${ROUND_S:-10}; ROUNDS=${ROUNDS:-"1 2 4 8"}
+  DEV=()
+  STEPS_PER_EPOCH=20
+  BENCH=(--batch 128 --size 224 --steps 10 --warmup 5 --repeats 3)
+  read -r -a COMPILE <<< "${COMPILE_ARGS:---batch 128 --size 224 --steps 10 --warmup 3 --repeats 3 --rungs separate_downsampling --no-reference}"
+  COMPILE_BACKEND=()
+  EXP_ENV=8; EXP_SMOKE=20; EXP_RESUME=10; EXP_ROUND=10; EXP_EAGER=18
 fi
-$PY -c "import torch, timm, hydra, kornia; print('torch', torch.__version__, 'timm', timm.__version__, 'kornia', kornia.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$OUT_DIR/versions.txt"
-if [ -n "${LADDER_GPU_CHECK_CPU:-}" ]; then
-  DEV=(--device cpu); BENCH=(--batch 4 --size 64 --steps 2 --warmup 1); SMOKE=(trainer.device=cpu)
+KILL_GRACE=${KILL_GRACE:-10}
+gpu_setup gpu-check "$TOTAL_S"
+rm -rf "$WORK"; mkdir -p "$WORK" "$DIR/rounds"
+
+if [ -n "${DATA:-}" ] || [ -d data_local/imagenette-64 ]; then
+  DATA="${DATA:-data_local/imagenette-64}"; DATA_ARGS=("data.root=$DATA")
+elif [ -n "$CPU" ]; then
+  DATA_ARGS=(data=demo data.train_per_class=24 data.val_per_class=6)  # generated, 64 px here
 else
-  DEV=(); BENCH=(--batch 128 --size 224 --steps 30 --warmup 10); SMOKE=()
+  DATA_ARGS=()  # data=imagenette: downloaded and shrunk into $LADDER_CACHE on first use
 fi
-# A short real training run: bf16 autocast (fp32 on CPU), channels_last, torch.compile.
-$PY train.py +rung=micro data=synthetic data.image_size=64 data.num_classes=10 \
-  data.synthetic_train_size=2048 data.synthetic_val_size=512 trainer.epochs=1 \
-  trainer.batch_size=128 trainer.global_batch=256 trainer.compile=true logger=none \
-  experiment=gpu_check hydra.run.dir="$OUT_DIR/smoke" "${SMOKE[@]}" 2>&1 | tail -4
-$PY scripts/benchmark.py "${DEV[@]}" "${BENCH[@]}" --json "$OUT_DIR/bench.json" > "$OUT_DIR/bench.txt"
-$PY scripts/benchmark.py "${DEV[@]}" "${BENCH[@]}" --compile --json "$OUT_DIR/bench_compile.json" > "$OUT_DIR/bench_compile.txt"
-# The input pipeline: the trainer's img/s on the Imagenette GPU budget against the pure training
-# step of the same model and batch (needs data_local/imagenette-64 carried, as gpu_ladder.sh).
-if [ -d data_local/imagenette-64 ]; then
-  if [ -n "${LADDER_GPU_CHECK_CPU:-}" ]; then PIPE=(--override model.width_multiplier=0.0625 --override trainer.max_steps_per_epoch=3 --epochs 1); else PIPE=(--epochs 2); fi
-  $PY scripts/benchmark.py "${DEV[@]}" --trainer imagenette_gpu --rungs resnet50,micro --pipelines device \
-    --override data.root=data_local/imagenette-64 "${PIPE[@]}" \
-    --json "$OUT_DIR/bench_pipeline.json" > "$OUT_DIR/bench_pipeline.txt" || true
-  cat "$OUT_DIR/bench_pipeline.txt"
+COMMON=(preset=imagenette_gpu ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} logger=none trainer.progress=false
+        trainer.checkpoint_epochs=false experiment=gpu_check ${DEV[@]+"${DEV[@]}"})
+RA=$(sed -n 's/^randaugment: *\([^ #]*\).*/\1/p' conf/recipe/modern.yaml)  # the recipe's policy
+
+ROUND_NAMES=""
+for n in $ROUNDS; do ROUND_NAMES+=",concurrency_n$n"; done
+N_ROUNDS=$(echo $ROUNDS | wc -w)
+rec --plan "env,device_randaugment,resume${ROUND_NAMES},bench_eager,bench_compile" \
+  --meta cpu_mode="$([ -n "$CPU" ] && echo true || echo false)" --meta total_s_limit="$TOTAL_S" \
+  --meta round_s="$ROUND_S" --meta "rounds=[${ROUNDS// /,}]" --meta "data=${DATA:-${DATA_ARGS[*]:-imagenette download}}"
+
+# Reserves: the expected seconds of every later step (bench_compile: none, it is last).
+R_EAGER=0
+R_ROUNDS=$((EXP_EAGER))
+R_RESUME=$((R_ROUNDS + N_ROUNDS * (ROUND_S + EXP_ROUND)))
+R_SMOKE=$((R_RESUME + EXP_RESUME))
+R_ENV=$((R_SMOKE + EXP_SMOKE))
+
+gpu_python >> "$LOGS/env.log" 2>&1
+run_step env 120 "$R_ENV" --numbers "$DIR/versions.json" -- \
+  "$PY" scripts/gpu_steps.py versions --json "$DIR/versions.json" ${CPU:+--allow-cpu}
+DEVICE=$("$HELPER_PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("device", ""))' \
+  "$DIR/versions.json" 2>/dev/null)
+[ -n "$DEVICE" ] && rec --meta "device=$DEVICE"
+if [ -z "$CPU" ] && grep -q '"cuda": false' "$DIR/versions.json" 2>/dev/null; then
+  SKIP_WHY="no GPU visible to torch (LADDER_GPU_CHECK_CPU=1 runs the CPU check)"
 fi
-# Several proxy jobs sharing one card (what gpu_ladder.sh does): the sum of the jobs' training
-# img/s while 1, 2 and 4 train at once (the same rung and budget, seeds 1..n).
-if [ -d data_local/imagenette-64 ]; then
-  if [ -n "${LADDER_GPU_CHECK_CPU:-}" ]; then
-    CONC=(1 2); JOB=(model.width_multiplier=0.0625 trainer.max_steps_per_epoch=3 trainer.epochs=1)
-  else
-    CONC=(1 2 4); JOB=(trainer.epochs=2)
-  fi
-  : > "$OUT_DIR/concurrency.txt"; mkdir -p "$OUT_DIR/concurrency"
-  for n in "${CONC[@]}"; do
-    for i in $(seq 1 "$n"); do
-      $PY train.py +rung=depthwise preset=imagenette_gpu data.root=data_local/imagenette-64 \
-        seed="$i" logger=none trainer.progress=false "${JOB[@]}" "${SMOKE[@]}" \
-        hydra.run.dir="$OUT_DIR/concurrency/n$n/job$i" > "$OUT_DIR/concurrency/n$n-job$i.log" 2>&1 &
-    done
-    wait
-    $PY - "$OUT_DIR/concurrency/n$n" "$n" <<'PYEOF' | tee -a "$OUT_DIR/concurrency.txt"
-import json, pathlib, sys
-runs = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("job*/result.json"))]
-rates = [r["train_img_per_s"] for r in runs]
-print(f"{sys.argv[2]} job(s) at once on {runs[0]['device'] if runs else '?'}: {len(runs)} completed, "
-      f"aggregate {sum(rates):.0f} img/s (per job: {', '.join(f'{x:.0f}' for x in rates)})")
-PYEOF
-  done
-fi
-cat "$OUT_DIR/bench.txt" "$OUT_DIR/bench_compile.txt"
+
+SMOKE=(+rung=micro "${COMMON[@]}" data.pipeline=device "recipe.randaugment=$RA" trainer.epochs=2
+       "trainer.max_steps_per_epoch=$STEPS_PER_EPOCH")
+run_step device_randaugment 90 "$R_SMOKE" --numbers "$DIR/device_randaugment.json" -- \
+  "$PY" scripts/gpu_steps.py train --run-dir "$WORK/smoke" --numbers "$DIR/device_randaugment.json" \
+  --sigterm-at-step $((STEPS_PER_EPOCH + 2)) --expect-rc 75 --expect '; device pipeline\)' \
+  --expect '^\[ladder\] epoch 1/2 ' --expect '^\[ladder\] stopped by signal' -- "${SMOKE[@]}"
+run_step resume 60 "$R_RESUME" --numbers "$DIR/resume.json" -- \
+  "$PY" scripts/gpu_steps.py train --run-dir "$WORK/smoke" --numbers "$DIR/resume.json" \
+  --expect '^\[ladder\] resumed from ' --expect '^\[ladder\] done: ' \
+  --expect-result status=completed --expect-result data_pipeline=device \
+  --expect-result "config.recipe.randaugment=$RA" -- "${SMOKE[@]}"
+
+i=0
+for n in $ROUNDS; do
+  i=$((i + 1))
+  reserve=$((R_ROUNDS + (N_ROUNDS - i) * (ROUND_S + EXP_ROUND)))
+  run_step "concurrency_n$n" $((ROUND_S + 60)) "$reserve" --numbers "$DIR/rounds/n$n.json" -- \
+    "$PY" scripts/gpu_steps.py round --n "$n" --window "$ROUND_S" --rungs depthwise --seed0 1 \
+    --work "$WORK/rounds" --log-dir "$LOGS/rounds" --json "$DIR/rounds/n$n.json" -- "${COMMON[@]}"
+done
+
+run_step bench_eager 90 "$R_EAGER" --bench "$DIR/bench_eager.json" -- \
+  "$PY" scripts/benchmark.py "${BENCH[@]}" --json "$DIR/bench_eager.json"
+run_step bench_compile 600 0 --bench "$DIR/bench_compile.json" -- \
+  "$PY" scripts/gpu_steps.py bench ${COMPILE_BACKEND[@]+"${COMPILE_BACKEND[@]}"} -- \
+  "${COMPILE[@]}" --compile --json "$DIR/bench_compile.json"
+
+gpu_finish
+for f in bench_eager bench_compile; do
+  grep -A4 '^training throughput' "$LOGS/$f.log" 2>/dev/null
+done
+exit "$FINISH_RC"

@@ -1,0 +1,257 @@
+"""scripts/gpu_check.sh and scripts/gpu_ladder.sh in their CPU mode (LADDER_GPU_CHECK_CPU=1),
+each into a tmp OUT: the summary JSON and the archive exist and name every step; a step that
+times out or fails does not stop the later ones; a script stopped by a signal still leaves
+both. Plus the helpers behind them (scripts/gpu_steps.py) and sweep.py's --first."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+
+CHECK_STEPS = ["env", "device_randaugment", "resume", "concurrency_n1", "concurrency_n2",
+               "bench_eager", "bench_compile"]
+LADDER_STEPS = ["env", "cache", "calibrate", "size", "sweep", "report", "report_milestones"]
+
+
+# The scripts' settings, which must not leak in from the environment the tests run in.
+SETTINGS = ("LADDER_GPU_STEPS", "LADDER_GPU_TIMEOUTS", "EPOCHS", "RATE_FROM", "DATA", "ROUNDS",
+            "ROUND_S", "JOBS", "SEEDS", "RUNGS", "FIRST", "CAL_S", "CAL_RUNGS", "EPOCHS_MAX",
+            "RESERVE_S", "KILL_GRACE", "LADDER_GPU_RESUME", "COMPILE_ARGS")
+
+
+def script_env(tmp_path: Path, cache_dir: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    env.update({"OUT": str(tmp_path / "out"), "LADDER_WORK": str(tmp_path / "work"),
+                "LADDER_CACHE": str(cache_dir), "PYTHON": sys.executable,
+                "LADDER_GPU_CHECK_CPU": "1",
+                "TOTAL_S": "900"})  # the deadline is not under test here: a busy CPU is slow
+    env.update(extra)
+    return env
+
+
+def summary_and_archive(out: Path, name: str) -> tuple[dict, list[str], dict]:
+    summary = json.loads((out / f"{name.replace('-', '_')}_summary.json").read_text())
+    with tarfile.open(out / f"{name}.tar.gz") as tar:
+        names = tar.getnames()
+        packed = json.load(tar.extractfile(f"{name.replace('-', '_')}_summary.json"))
+    return summary, names, packed
+
+
+def steps_of(summary: dict) -> dict:
+    return {s["name"]: s for s in summary["steps"]}
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_mode_runs_every_step(tmp_path, cache_dir):
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, capture_output=True,
+                          text=True, timeout=600, env=script_env(tmp_path, cache_dir))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    summary, names, packed = summary_and_archive(out, "gpu-check")
+    assert [s["name"] for s in summary["steps"]] == CHECK_STEPS
+    assert summary["finished"] and packed["finished"]
+    steps = steps_of(summary)
+    for name in CHECK_STEPS:
+        assert steps[name]["status"] == "ok", steps[name]
+        assert steps[name]["rc"] == 0 and steps[name]["seconds"] > 0
+        assert f"gpu-check/logs/{name}.log" in names
+    assert {s["name"] for s in packed["steps"]} == set(CHECK_STEPS)
+    smoke, resume = steps["device_randaugment"]["numbers"], steps["resume"]["numbers"]
+    assert smoke["train_rc"] == 75 and smoke["pipeline"] == "device"
+    assert resume["resumed"] and resume["resumed_epoch"] == 1 and resume["status"] == "completed"
+    assert resume["randaugment"] and resume["data_pipeline"] == "device"
+    for n in (1, 2):
+        round_ = steps[f"concurrency_n{n}"]["numbers"]
+        assert round_["n"] == n and round_["jobs_trained"] == n and round_["images"] > 0
+        assert round_["img_per_s"] > 0 and len(round_["jobs"]) == n
+    assert steps["bench_eager"]["numbers"]["separate_downsampling"]["ratio"] > 0
+    assert steps["bench_compile"]["numbers"]["settings"]["compile"] == "True"
+    assert not any(p.suffix == ".pt" for p in out.rglob("*")), "checkpoints stay in LADDER_WORK"
+
+
+@pytest.mark.slow
+def test_gpu_ladder_cpu_mode_sizes_epochs_runs_milestones_first_and_reports(tmp_path, cache_dir):
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", "scripts/gpu_ladder.sh"], cwd=REPO, capture_output=True,
+                          text=True, timeout=600, env=script_env(tmp_path, cache_dir))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    summary, names, packed = summary_and_archive(out, "gpu-ladder")
+    assert [s["name"] for s in summary["steps"]] == LADDER_STEPS
+    steps = steps_of(summary)
+    assert all(steps[n]["status"] == "ok" for n in LADDER_STEPS), summary["steps"]
+    size = steps["size"]["numbers"]
+    assert size["epochs"] == 1 and size["source"].startswith("measured")
+    assert "E = floor(" in size["arithmetic"]
+    sweep = steps["sweep"]["numbers"]
+    assert sweep["runs_completed"] == 3 and sweep["milestone_runs_completed"] == 2
+    for rung in ("resnet50", "kernel9", "micro"):
+        assert f"gpu-ladder/runs/{rung}/seed0/result.json" in names
+    assert "gpu-ladder/report/roadmap.md" in names
+    assert "gpu-ladder/report-milestones/roadmap.md" in names
+    assert not any(p.suffix == ".pt" for p in out.rglob("*"))
+    # --first milestones: resnet50 and micro (milestones) start before kernel9, which waits for
+    # a free slot (2 at once). A run's start: its result's time less its wall time.
+    runs = out / "gpu-ladder" / "runs"
+    start = {rung: (runs / rung / "seed0" / "result.json").stat().st_mtime
+             - json.loads((runs / rung / "seed0" / "result.json").read_text())["wall_time_s"]
+             for rung in ("resnet50", "kernel9", "micro")}
+    assert start["kernel9"] > max(start["resnet50"], start["micro"])
+
+
+@pytest.mark.slow
+def test_a_timed_out_or_failing_step_does_not_stop_the_later_ones_nor_does_a_signal_lose_them(
+        tmp_path, cache_dir):
+    """device_randaugment is given 2 s (it times out); resume then has nothing to resume (it
+    fails) and the round still runs, until the script itself is sent SIGTERM: the round is
+    recorded as interrupted, the steps after it as skipped, and summary and archive exist."""
+    out = tmp_path / "out"
+    env = script_env(tmp_path, cache_dir, ROUNDS="1", ROUND_S="30",
+                     LADDER_GPU_STEPS="env,device_randaugment,resume,concurrency_n1,bench_eager",
+                     LADDER_GPU_TIMEOUTS="device_randaugment=2")
+    printed = tmp_path / "printed.txt"
+    proc = subprocess.Popen(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env,
+                            stdout=printed.open("w"), stderr=subprocess.STDOUT)
+    summary_path = out / "gpu_check_summary.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            state = steps_of(json.loads(summary_path.read_text()))
+        except (OSError, ValueError):
+            state = {}
+        if state.get("concurrency_n1", {}).get("status") == "running":
+            break
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert proc.returncode == 143, printed.read_text()[-3000:]
+    summary, names, packed = summary_and_archive(out, "gpu-check")
+    steps = steps_of(summary)
+    assert [s["name"] for s in summary["steps"]] == [
+        "env", "device_randaugment", "resume", "concurrency_n1", "bench_eager", "bench_compile"]
+    assert steps["env"]["status"] == "ok"
+    assert steps["device_randaugment"]["status"] == "timed_out"
+    assert steps["device_randaugment"]["rc"] == 124 and steps["device_randaugment"]["limit_s"] == 2
+    assert steps["resume"]["status"] == "failed"
+    assert "resumed from" in steps["resume"]["numbers"]["checks"]  # nothing to resume
+    assert steps["concurrency_n1"]["status"] == "interrupted"
+    for name in ("bench_eager", "bench_compile"):
+        assert steps[name]["status"] == "skipped" and "stopped" in steps[name]["why"]
+    for name in ("env", "device_randaugment", "resume", "concurrency_n1"):
+        assert f"gpu-check/logs/{name}.log" in names
+    assert steps_of(packed)["concurrency_n1"]["status"] == "interrupted"
+
+
+# ----------------------------------------------------------------------------- the helpers
+def test_record_keeps_one_entry_per_step_and_packs_without_checkpoints(tmp_path):
+    import gpu_steps
+
+    out = tmp_path / "out"
+    folder = out / "gpu-check"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "logs" / "a.log").write_text("hello\n")
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "last.pt").write_bytes(b"x")
+    (folder / "numbers.json").write_text(json.dumps({"img_per_s": 12.5}))
+    summary, archive = out / "s.json", out / "a.tar.gz"
+    common = ["record", "--summary", str(summary), "--script", "t", "--archive", str(archive),
+              "--pack-dir", str(folder)]
+    gpu_steps.main(common + ["--plan", "a,b,c"])
+    gpu_steps.main(common + ["--name", "a", "--status", "running", "--limit", "30"])
+    gpu_steps.main(common + ["--name", "a", "--rc", "0", "--seconds", "1.25", "--limit", "30",
+                             "--numbers", str(folder / "numbers.json")])
+    gpu_steps.main(common + ["--name", "b", "--rc", "124", "--seconds", "30", "--limit", "30"])
+    gpu_steps.main(common + ["--name", "c", "--rc", "2", "--seconds", "3", "--limit", "30"])
+    data = json.loads(summary.read_text())
+    assert [(s["name"], s["status"]) for s in data["steps"]] == [
+        ("a", "ok"), ("b", "timed_out"), ("c", "failed")]
+    assert data["steps"][0]["numbers"] == {"img_per_s": 12.5}
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "s.json" in names and "gpu-check/logs/a.log" in names
+    assert not any("checkpoints" in n or n.endswith(".pt") for n in names)
+
+
+def test_size_turns_a_measured_round_into_epochs(tmp_path):
+    import gpu_steps
+
+    round_json = tmp_path / "round.json"
+    round_json.write_text(json.dumps({"n": 8, "window_s": 15, "per_job_img_per_s": 2000.0,
+                                      "startup_s": 8.0, "images_per_epoch": 9344}))
+    out = tmp_path / "size.json"
+    gpu_steps.main(["size", "--round", str(round_json), "--jobs", "8", "--budget", "400",
+                    "--json", str(out)])
+    size = json.loads(out.read_text())
+    # 51 jobs, W = 48 + 3 x 3 = 57; s = 8 + 2 s: (0.85 x 8 x 400 - 51 x 10) x 2000 / (9344 x 57)
+    assert size["jobs"] == 51 and size["epoch_weight"] == 57
+    assert size["exact"] == pytest.approx((0.85 * 8 * 400 - 51 * 10) * 2000 / (9344 * 57), abs=0.01)
+    assert size["epochs"] == 8 and size["torchvision_epochs"] == 24
+    assert size["source"].startswith("measured")
+    gpu_steps.main(["size", "--jobs", "8", "--budget", "4000", "--json", str(out)])
+    assumed = json.loads(out.read_text())
+    assert assumed["source"].startswith("ASSUMED") and assumed["epochs"] == 15  # the cap
+
+
+def test_size_reads_a_gpu_check_summary(tmp_path):
+    import gpu_steps
+
+    summary = tmp_path / "gpu_check_summary.json"
+    summary.write_text(json.dumps({"device": "a card", "steps": [
+        {"name": "concurrency_n4", "status": "ok",
+         "numbers": {"per_job_img_per_s": 4000.0, "startup_s": 6.0, "images_per_epoch": 9344}}]}))
+    out = tmp_path / "size.json"
+    gpu_steps.main(["size", "--rate-from", str(summary), "--jobs", "4", "--budget", "300",
+                    "--json", str(out)])
+    size = json.loads(out.read_text())
+    assert "gpu_check.sh" in size["source"] and size["per_job_img_per_s"] == 4000.0
+
+
+def test_collect_copies_finished_runs_and_counts_milestones(tmp_path):
+    import gpu_steps
+
+    runs, dest = tmp_path / "runs", tmp_path / "out" / "runs"
+    finished = (("resnet50", "resnet50", "completed"), ("kernel9", None, "completed"),
+                ("width", "depthwise", "failed"))
+    for rung, milestone, status in finished:
+        run = runs / rung / "seed0"
+        run.mkdir(parents=True)
+        (run / "result.json").write_text(json.dumps({"status": status, "milestone": milestone}))
+        (run / "train.log").write_text("log\n")
+    (runs / "kernel11" / "seed0").mkdir(parents=True)
+    (runs / "kernel11" / "seed0" / "train.log").write_text("unfinished\n")
+    summary = tmp_path / "out" / "s.json"
+    summary.parent.mkdir()
+    summary.write_text(json.dumps({"steps": [{"name": "sweep", "status": "running"}]}))
+    gpu_steps.main(["collect", "--runs", str(runs), "--dest", str(dest), "--summary", str(summary)])
+    assert (dest / "resnet50" / "seed0" / "result.json").exists()
+    assert not (dest / "kernel11").exists()
+    numbers = json.loads(summary.read_text())["steps"][0]["numbers"]
+    assert numbers == {"runs_completed": 2, "runs_failed": 1, "milestone_runs_completed": 1}
+    gpu_steps.main(["collect", "--runs", str(runs), "--dest", str(dest), "--logs"])
+    assert (dest / "kernel11" / "seed0" / "train.log").read_text() == "unfinished\n"
+
+
+def test_sweep_first_puts_the_milestones_ahead_rung_by_rung():
+    import sweep
+    from ladder import rungs
+    from ladder.jobs import Job
+
+    jobs = [Job(name, (), seed) for seed in (0, 1, 2) for name in rungs.RUNG_NAMES]
+    ordered = sweep.first_jobs(jobs, list(rungs.MILESTONES))  # milestone aliases
+    milestones = ["resnet50", "recipe", "patchify", "width", "inverted_bottleneck", "kernel7",
+                  "separate_downsampling"]
+    ahead = [(m, s) for m in milestones for s in (0, 1, 2)]
+    assert [(j.name, j.seed) for j in ordered[:21]] == ahead
+    rest = [j for j in jobs if j.name not in milestones]
+    assert ordered[21:] == rest  # the others keep the sweep's own order
