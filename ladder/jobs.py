@@ -28,6 +28,7 @@ class Job:
     name: str  # the run's folder under OUT
     args: tuple[str, ...]  # train.py arguments besides the seed (e.g. "+rung=micro", overrides)
     seed: int
+    run_suffix: str = ""  # appended to the seed folder: seed<k><suffix> (e.g. "-budget2")
 
 
 def default_threads(at_once: int) -> int:
@@ -46,7 +47,7 @@ def run_jobs(jobs: list[Job], out: Path, *, at_once: int = 1, threads: int | Non
           flush=True)
 
     def run(job: Job) -> tuple[Job, int]:
-        run_dir = out / job.name / f"seed{job.seed}"
+        run_dir = out / job.name / f"seed{job.seed}{job.run_suffix}"
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(REPO / "train.py"), *job.args, f"seed={job.seed}",
                f"hydra.run.dir={run_dir}", f"logger.group={out.name}", "trainer.progress=false",

@@ -3,9 +3,11 @@
 
 The ladder views write roadmap.md, one roadmap.csv / roadmap.png per group, and agreement.csv
 (agreement with the paper: rank correlation, ends' gap, steps in the paper's direction); each
-change gets a Welch and a pooled 95% interval (docs/report-statistics.md).
+change gets a Welch and a pooled 95% interval (docs/report-statistics.md). ``--view budget``
+writes budget.md / budget.csv / budget.png: the ends' gap and the agreement with the paper at
+each ``trainer.budget``, and top-1 against optimizer steps per rung.
 
-    python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones|loo|normbatch]
+    python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones|loo|normbatch|budget]
     python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
 """
 import sys

@@ -1,22 +1,25 @@
 """Rebuild the ConvNeXt roadmap (the paper's Table 10 and Figure 2) from the ladder's runs.
 
 Reads every run's ``result.json`` under a results folder (or the runs of one W&B group), groups
-them by (dataset, image size, experiment) so that different datasets or budgets are never
-averaged together, and writes for each group a table (markdown + CSV) and a figure (PNG): the
-measured top-1 per rung as mean ± std over seeds, the change from the parent rung with a 95%
-Welch t-interval from the seed-to-seed variation and a second one from the seed variance pooled
-over the group's rungs (used when Bartlett's test does not reject equal variances), beside the
-paper's numbers; and the group's agreement with the paper (rank correlation, ends' gap, steps in
-the paper's direction) in the findings and in ``agreement.csv``. docs/report-statistics.md has
-the rules.
+them by what was read (the data id, or the dataset name for results without one), image size,
+experiment and budget so that different datasets or budgets are never averaged together, and
+writes for each group a table (markdown + CSV) and a figure (PNG): the measured top-1 per rung
+as mean ± std over seeds, the change from the parent rung with a 95% Welch t-interval from the
+seed-to-seed variation and a second one from the seed variance pooled over the group's rungs
+(used when Bartlett's test does not reject equal variances), beside the paper's numbers; and
+the group's agreement with the paper (rank correlation, ends' gap, steps in the paper's
+direction) in the findings and in ``agreement.csv``. docs/report-statistics.md has the rules.
 
     python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones] [--metric top1]
     python scripts/roadmap.py RESULTS_DIR --view loo|normbatch   # loo.md / normbatch.md
+    python scripts/roadmap.py RESULTS_DIR --view budget          # budget.md, .csv, .png
     python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
 
 One module per job:
 
-* :mod:`ladder.report.load`: result.json files and W&B runs -> :class:`RunResult`, grouping.
+* :mod:`ladder.report.load`: result.json files and W&B runs -> :class:`RunResult`, grouping
+  (:class:`SectionKey`).
+* :mod:`ladder.report.duplicates`: several results for one rung and seed, settings compared.
 * :mod:`ladder.report.stats`: t quantiles, Welch intervals, verdicts; pooled seed noise and
   Bartlett's test.
 * :mod:`ladder.report.agreement`: agreement with the paper (Spearman with a bootstrap interval,
@@ -28,13 +31,15 @@ One module per job:
 * :mod:`ladder.report.loo`, :mod:`ladder.report.normbatch`: the leave-one-out and norm x batch
   views; :mod:`ladder.report.figure_views` their figures, :mod:`ladder.report.experiments`
   their files.
+* :mod:`ladder.report.budget`, :mod:`ladder.report.budget_text`: the budget view (its figure
+  in :mod:`ladder.report.figure_views`).
 * :mod:`ladder.report.cli`: ``write_report`` and the command line.
 """
 from ladder.report.agreement import (AGREEMENT_FIELDS, Agreement, agreement_findings,
                                      bootstrap_spearman, compute_agreement, spearman)
 from ladder.report.cli import agreement_path, main, write_report
 from ladder.report.figure import make_figure, plot_group
-from ladder.report.load import (METRICS, RESULT_FILE, SCHEMA, RunResult, _cfg_get,
+from ladder.report.load import (METRICS, RESULT_FILE, SCHEMA, RunResult, SectionKey, _cfg_get,
                                 _from_record, _from_wandb_run, group_runs, group_slug,
                                 load_results, load_wandb)
 from ladder.report.stats import (FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT, UNEQUAL,
@@ -49,7 +54,8 @@ __all__ = [
     "compute_agreement", "spearman", "agreement_path", "UNEQUAL", "UNTESTED", "PooledNoise",
     "bartlett", "chi2_sf", "pooled_interval", "pooled_noise",
     "main", "write_report", "make_figure", "plot_group", "METRICS", "RESULT_FILE", "SCHEMA",
-    "RunResult", "group_runs", "group_slug", "load_results", "load_wandb", "FEW", "GAIN", "HURT",
+    "RunResult", "SectionKey", "group_runs", "group_slug", "load_results", "load_wandb", "FEW",
+    "GAIN", "HURT",
     "MISSING", "NO_PARENT", "NOISE", "ROOT", "t975", "verdict", "welch_interval",
     "CHANCE_FLOOR", "VIEWS", "GroupInfo", "Row", "below_chance_floor", "build_table",
     "CSV_FIELDS", "findings", "markdown_table", "write_csv",

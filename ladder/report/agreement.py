@@ -233,7 +233,7 @@ def pooled_findings(rows: list[Row], noise: PooledNoise | None) -> list[str]:
 
 
 AGREEMENT_FIELDS = ("dataset", "image_size", "experiment", "view", "quantity", "value",
-                    "ci_low", "ci_high", "df", "n", "paper", "note")
+                    "ci_low", "ci_high", "df", "n", "paper", "note", "data_id", "budget")
 
 
 def agreement_rows(a: Agreement, info: GroupInfo, view: str) -> list[list]:
@@ -270,7 +270,8 @@ def agreement_rows(a: Agreement, info: GroupInfo, view: str) -> list[list]:
     test = noise.test if noise else None
     out.append(["bartlett", c(test[0]) if test else "", "", "", test[1] if test else "",
                 "", "", f"p={test[2]:.4g}" if test else "not testable"])
-    return [head + r for r in out]
+    tail = [info.key.data_id or "", f"{info.key.budget:g}"]
+    return [head + r + tail for r in out]
 
 
 def write_agreement_csv(path: Path, sections: list[tuple[Agreement, GroupInfo, str]]) -> None:

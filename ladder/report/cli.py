@@ -8,29 +8,32 @@ from typing import Sequence
 from ladder.report.agreement import (AGREEMENT_FILE, agreement_findings, compute_agreement,
                                      write_agreement_csv)
 from ladder.report.attribution import split, split_table
+from ladder.report.duplicates import duplicate_notes, same_name_note
 from ladder.report.experiments import write_loo, write_normbatch
 from ladder.report.figure import plot_group
-from ladder.report.load import (METRICS, SCHEMA, RunResult, group_runs, group_slug, load_results,
-                                load_wandb)
+from ladder.report.load import (METRICS, SCHEMA, RunResult, _warn, group_runs, group_slug,
+                                load_results, load_wandb)
 from ladder.report.table import (CHANCE_FLOOR, VIEWS, _group_info, _view_rungs,
                                  below_chance_floor, build_table)
 from ladder.report.text import findings, markdown_table, write_csv
 from ladder.rungs import RUNGS, resolve
 
-# full / milestones: the ladder (roadmap.md); loo, normbatch: the experiments beyond it.
-ALL_VIEWS = VIEWS + ("loo", "normbatch")
+# full / milestones: the ladder (roadmap.md); loo, normbatch: the experiments beyond it;
+# budget: the ends' gap and the agreement across budgets (budget.md).
+ALL_VIEWS = VIEWS + ("loo", "normbatch", "budget")
 
 def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                  metric: str = "top1", source: str = "") -> list[Path]:
     """Write roadmap.md plus one (png, csv) per group into ``out_dir``; return the paths.
-    ``view`` loo / normbatch write loo.md / normbatch.md instead (ladder/report/experiments.py).
+    ``view`` loo / normbatch write loo.md / normbatch.md instead (ladder/report/experiments.py),
+    ``budget`` budget.md, budget.csv and a figure (ladder/report/budget.py).
 
     The ladder views also write ``agreement.csv`` beside roadmap.md (every group's agreement
     with the paper, ladder/report/agreement.py); it is not in the returned list, which keeps
     roadmap.md plus one (png, csv) per group: see :func:`agreement_path`."""
     if view not in ALL_VIEWS:
         raise ValueError(f"unknown view {view!r}; choose from {', '.join(ALL_VIEWS)}")
-    groups = group_runs(runs)
+    groups = group_runs(runs)  # warns once about runs whose budget is not > 0
     if not groups:
         raise SystemExit(f"roadmap: error: no runs with schema {SCHEMA!r} found in {source}.")
     out = Path(out_dir)
@@ -39,6 +42,10 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         return write_loo(runs, out, metric, source)
     if view == "normbatch":
         return write_normbatch(runs, out, metric, source)
+    if view == "budget":
+        from ladder.report.budget_text import write_budget
+
+        return write_budget(runs, out, metric, source)
     several = len(groups) > 1
     n_steps = len(_view_rungs(view))
     md = [
@@ -52,8 +59,9 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         "t-interval on the difference of the seed means (df rounded down); a step is *within "
         "noise* when its interval contains 0 and can't be judged when either side has fewer "
         "than 2 seeds. The paper columns are Table 10 of Liu et al., *A ConvNet for the 2020s* "
-        "(ImageNet-1K, 3 seeds), with the change vs the same parent. Groups of different "
-        "datasets or budgets are never averaged together.",
+        "(ImageNet-1K, 3 seeds), with the change vs the same parent. Sections are split by "
+        "what was read (the data id in result.json, or the dataset name for results that do "
+        "not record one), image size, experiment and budget, and never averaged together.",
         "",
         "The pooled column gives each change a second 95% interval from the seed variance "
         "pooled over the table's rungs (one-way ANOVA error mean square, df = sum(n − 1)), "
@@ -64,6 +72,9 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         f"are in [{AGREEMENT_FILE}]({AGREEMENT_FILE}). The rules: docs/report-statistics.md "
         "in the repository.",
     ]
+    note = same_name_note(groups)
+    if note:
+        md += ["", note]
     written, sections = [], []
     for key, gruns in groups.items():
         info = _group_info(key, gruns)
@@ -81,6 +92,12 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
             md += ["", f"{len(variants)} run(s) change their rung's architecture (leave-one-out "
                    "or norm \u00d7 batch variants) and are not in this table: "
                    "`--view loo` / `--view normbatch` report them."]
+        dups = duplicate_notes([r for r in gruns if not r.variant])
+        if dups:
+            md += ["", "Duplicates (one rung and seed with several completed results):", ""]
+            md += [f"- {d}" for d in dups]
+            for d in dups:
+                _warn(d)
         failed = sorted((r for r in gruns if r.status != "completed"),
                         key=lambda r: (RUNGS.index(resolve(r.rung)), r.seed or 0))
         if failed:
@@ -134,7 +151,10 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     p.add_argument("--view", choices=ALL_VIEWS, default="full",
                    help="full: all 17 steps; milestones: the 7 milestones, each vs the previous; "
                         "loo: each change undone at the top beside the ladder (loo.md); "
-                        "normbatch: BatchNorm vs LayerNorm across batch sizes (normbatch.md)")
+                        "normbatch: BatchNorm vs LayerNorm across batch sizes (normbatch.md); "
+                        "budget: the ends' gap, the agreement with the paper and top-1 against "
+                        "optimizer steps across trainer.budget (budget.md, budget.csv, "
+                        "budget.png)")
     p.add_argument("--metric", choices=METRICS, default="top1",
                    help="which entry of the result's metrics to tabulate (default: final top1)")
     p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B instead")

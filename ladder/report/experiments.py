@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ladder.report import loo, normbatch
+from ladder.report.duplicates import duplicate_notes, same_name_note
 from ladder.report.figure_views import loo_figure, normbatch_figure, save
-from ladder.report.load import RunResult, group_runs, group_slug
+from ladder.report.load import RunResult, _warn, group_runs, group_slug
 from ladder.report.table import _group_info
 
 
@@ -15,8 +16,24 @@ def _stem(name: str, key, several: bool) -> str:
     return f"{name}-{group_slug(key)}" if several else name
 
 
+def _notes(md: list[str], groups, runs: list[RunResult] | None = None,
+           by_batch: bool = False) -> None:
+    """The same-name note (with ``runs`` None) or a section's duplicates, into ``md`` and, for
+    duplicates, stderr."""
+    if runs is None:
+        note = same_name_note(groups)
+        md += ["", note] if note else []
+        return
+    dups = duplicate_notes(runs, by_batch)
+    if dups:
+        md += ["", "Duplicates (one point with several completed results):", ""]
+        md += [f"- {d}" for d in dups]
+        for d in dups:
+            _warn(d)
+
+
 def write_loo(runs: list[RunResult], out: Path, metric: str, source: str) -> list[Path]:
-    groups = {k: g for k, g in group_runs(runs).items() if loo.has_loo_runs(g)}
+    groups = {k: g for k, g in group_runs(runs, warn=False).items() if loo.has_loo_runs(g)}
     if not groups:
         raise SystemExit(f"roadmap: error: no leave-one-out runs (the top with one change "
                          f"undone) found in {source}; run scripts/loo.py first.")
@@ -29,6 +46,7 @@ def write_loo(runs: list[RunResult], out: Path, metric: str, source: str) -> lis
           "change the same key, kernel 3 \u2192 5 \u2192 7, are one change). Both with a 95% "
           "Welch interval over seeds; the paper's column is its value on the ladder in Table 10 "
           "(the paper ran no leave-one-out)."]
+    _notes(md, groups)
     written = []
     for key, g in groups.items():
         info = _group_info(key, g)
@@ -40,7 +58,9 @@ def write_loo(runs: list[RunResult], out: Path, metric: str, source: str) -> lis
         written += [png, csv_path]
         md += ["", f"## {info.title()}", "", f"![leave-one-out: {info.title()}]({png.name})", "",
                f"Table as CSV: [{csv_path.name}]({csv_path.name})", "",
-               loo.markdown(rows, skipped, others), "", "Findings:", ""]
+               loo.markdown(rows, skipped, others)]
+        _notes(md, groups, g)
+        md += ["", "Findings:", ""]
         md += [f"- {s}" for s in loo.findings(rows)]
     path = out / "loo.md"
     path.write_text("\n".join(md) + "\n")
@@ -48,7 +68,8 @@ def write_loo(runs: list[RunResult], out: Path, metric: str, source: str) -> lis
 
 
 def write_normbatch(runs: list[RunResult], out: Path, metric: str, source: str) -> list[Path]:
-    groups = {k: (g, normbatch.build_normbatch(g, metric)) for k, g in group_runs(runs).items()}
+    groups = {k: (g, normbatch.build_normbatch(g, metric))
+              for k, g in group_runs(runs, warn=False).items()}
     groups = {k: v for k, v in groups.items() if v[1]}
     if not groups:
         raise SystemExit(f"roadmap: error: no norm x batch runs (a rung at two or more norms or "
@@ -60,6 +81,7 @@ def write_normbatch(runs: list[RunResult], out: Path, metric: str, source: str) 
           "the difference of the means at one batch with a 95% Welch interval. Everything but "
           "the norm and the batch is fixed, including the number of epochs and the lr rule "
           "(conf/sweep/normbatch.yaml: square-root scaling of AdamW's lr with the batch)."]
+    _notes(md, groups)
     written = []
     for key, (g, tables) in groups.items():
         info = _group_info(key, g)
@@ -68,6 +90,7 @@ def write_normbatch(runs: list[RunResult], out: Path, metric: str, source: str) 
         normbatch.write_csv(csv_path, tables, info)
         written.append(csv_path)
         md += ["", f"## {info.title()}", "", f"Table as CSV: [{csv_path.name}]({csv_path.name})"]
+        _notes(md, groups, g, by_batch=True)
         for t in tables:
             png = out / (f"{stem}-{t.rung}.png" if len(tables) > 1 else f"{stem}.png")
             save(normbatch_figure(t, info, metric), png)

@@ -129,5 +129,56 @@ def normbatch_figure(table, info: GroupInfo, metric: str = "top1"):
     return fig
 
 
+def budget_figure(section, metric: str = "top1"):
+    """Top-1 against optimizer steps (log axis), one line per rung through its budgets: each
+    budget's seed mean with +-1 std, every seed as a dot, on a 0-100 axis. Runs that record no
+    optimizer steps can't be placed and are left out (budget.md counts them)."""
+    from matplotlib.lines import Line2D
+
+    fig, ax = _figure(8.0, 5.0)
+    handles, drawn = [], 0
+    for k, rung in enumerate(section.rungs):
+        color = f"C{k % 10}"
+        xs, means = [], []
+        for p in section.points:
+            mine = [r for r in p.runs if r.rung == rung and r.optimizer_steps is not None]
+            vals = [r.metrics[metric] for r in mine]
+            if not vals:
+                continue
+            steps = [float(r.optimizer_steps) for r in mine]
+            x = float(np.mean(steps))
+            ax.plot(steps, vals, "o", color=color, alpha=0.4, markersize=3.5)
+            std = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+            ax.errorbar(x, float(np.mean(vals)), yerr=std, fmt="o", color=color, markersize=7,
+                        capsize=4, zorder=4)
+            if len(section.rungs) <= 4:
+                ax.annotate(f"\u00d7{p.budget:g}", (x, float(np.mean(vals))), fontsize=7.5,
+                            xytext=(5, -10), textcoords="offset points", color=color)
+            xs.append(x)
+            means.append(float(np.mean(vals)))
+            drawn += len(vals)
+        if xs:
+            ax.plot(xs, means, "-", color=color, alpha=0.7)
+            handles.append(Line2D([], [], marker="o", color=color, label=rung))
+    if drawn:
+        ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, "no run records optimizer_steps", transform=ax.transAxes,
+                ha="center", va="center", style="italic", color="#777777")
+    ax.set_ylim(0, 100)
+    chance = next((r.num_classes for p in section.points for r in p.runs if r.num_classes), None)
+    if chance:
+        ax.axhline(100 / chance, color="#777777", linestyle=":", linewidth=1)
+        handles.append(Line2D([], [], color="#777777", linestyle=":", label="chance"))
+    ax.grid(alpha=0.3)
+    ax.set_xlabel("optimizer steps (log axis); labels: the budget")
+    ax.set_ylabel(f"{metric} (%), mean \u00b1 std over seeds (axis from 0, not cut)")
+    ax.set_title(f"{metric} against training budget, per rung\n"
+                 f"{section.info.title(budget=False)}", fontsize=10)
+    if handles:
+        ax.legend(handles=handles, fontsize=8.5, loc="lower right")
+    return fig
+
+
 def save(fig, path: Path) -> None:
     fig.savefig(path, dpi=120)

@@ -7,7 +7,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from ladder.rungs import resolve
 
@@ -18,6 +18,17 @@ METRICS = ("top1", "best_top1", "ema_top1", "top5", "best_top5")
 
 def _warn(msg: str) -> None:
     print(f"roadmap: warning: {msg}", file=sys.stderr)
+
+
+class SectionKey(NamedTuple):
+    """What a report section holds: runs on one dataset as read (its data id when the result
+    records one, else its name), at one image size, experiment and budget."""
+
+    dataset: str  # the data group's name (``data.name``)
+    image_size: int | None
+    experiment: str
+    data_id: str | None = None  # ``<name>-<8 hex>`` from result.json's ``data``; None: not recorded
+    budget: float = 1.0  # ``trainer.budget``
 
 
 @dataclass
@@ -44,10 +55,28 @@ class RunResult:
     batch: int | None = None  # the effective (global) batch of an optimizer step
     lr: float | None = None  # the peak lr after the batch rule
     sweep_group: str | None = None
+    budget: float = 1.0  # trainer.budget (1.0 when not recorded); nan when not a number
+    optimizer_steps: int | None = None  # None: not recorded (result.json written before it)
+    data: dict[str, Any] | None = None  # what was read (id, classes, image counts); None: unknown
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def group_key(self) -> tuple[str, int | None, str]:
+        """(dataset name, image size, experiment): the section key without what was read and
+        the budget (:attr:`section_key` is what the report groups by)."""
         return (self.dataset, self.image_size, self.experiment)
+
+    @property
+    def data_id(self) -> str | None:
+        return str(self.data["id"]) if self.data and self.data.get("id") else None
+
+    @property
+    def section_key(self) -> SectionKey:
+        """The report's grouping: the data id when recorded (a result without one is keyed by
+        its dataset name and never merges with one that has an id), image size, experiment
+        and budget."""
+        return SectionKey(self.dataset, self.image_size, self.experiment, self.data_id,
+                          self.budget)
 
     @property
     def variant(self) -> tuple[tuple[str, Any], ...]:
@@ -85,17 +114,34 @@ def _from_record(d: dict[str, Any], source: str, order: float = 0.0) -> RunResul
     metrics = d.get("metrics") or {}
     status = str(d.get("status") or "completed")
     cfg = d.get("config") if isinstance(d.get("config"), dict) else {}
+    data = d.get("data") if isinstance(d.get("data"), dict) else None
+    budget = 1.0 if d.get("budget") is None else _num(d.get("budget"))
+    budget = math.nan if budget is None else budget
+    epochs = _int(d.get("epochs"))  # new results: already times the budget
+    if epochs is None:
+        epochs = _config_epochs(cfg, d.get("recipe"), budget)
+    classes = _int(data.get("num_classes")) if data else None
     return RunResult(
         rung=rung, seed=_int(d.get("seed")), status=status,
         dataset=str(d.get("dataset") or "unknown"), image_size=_int(d.get("image_size")),
-        experiment=str(d.get("experiment") or "default"), epochs=_int(d.get("epochs")),
+        experiment=str(d.get("experiment") or "default"), epochs=epochs,
         recipe=d.get("recipe"), error=d.get("error"),
         metrics={k: _num(v) for k, v in metrics.items()} if isinstance(metrics, dict) else {},
         params=_num(d.get("params")), gflops=_num(d.get("gflops")),
         train_img_per_s=_num(d.get("train_img_per_s")),
-        num_classes=_int(_cfg_get(cfg, "data.num_classes")), source=source, order=order,
-        model=_model_config(cfg), batch=_effective_batch(cfg, d.get("recipe")),
-        lr=_peak_lr(cfg, d.get("recipe")), sweep_group=d.get("sweep_group"))
+        num_classes=classes or _int(_cfg_get(cfg, "data.num_classes")), source=source,
+        order=order, model=_model_config(cfg), batch=_effective_batch(cfg, d.get("recipe")),
+        lr=_peak_lr(cfg, d.get("recipe")), sweep_group=d.get("sweep_group"), budget=budget,
+        optimizer_steps=_int(d.get("optimizer_steps")), data=data, config=cfg)
+
+
+def bad_budget(r: RunResult) -> str | None:
+    """The sentence for a result whose budget is not a number > 0 (None when it is one)."""
+    if r.budget > 0:
+        return None
+    what = "is not a number" if math.isnan(r.budget) else f"is {r.budget:g}"
+    return (f"{r.source}: its budget {what}, but a budget multiplies the epochs and must be > 0, "
+            "so this run is left out of every view")
 
 
 def _model_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +242,8 @@ def load_wandb(path: str, group: str) -> list[RunResult]:
 def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
     """A RunResult from one W&B public-API run (its ``summary``, ``config`` and ``state``)."""
     summary = {k: wr.summary.get(k) for k in (*METRICS, "train_loss", "params", "gflops",
-                                              "train_img_per_s", "error", "status")}
+                                              "train_img_per_s", "error", "status",
+                                              "optimizer_steps")}
     cfg = dict(wr.config)
     state = getattr(wr, "state", "finished")
     if state in ("running", "pending"):
@@ -210,8 +257,9 @@ def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
         "experiment": _name(_cfg_get(cfg, "experiment")),
         "dataset": _name(_cfg_get(cfg, "data.name")),
         "image_size": _cfg_get(cfg, "data.image_size"),
-        "epochs": _wandb_epochs(cfg),
-        "recipe": _name(_cfg_get(cfg, "recipe")),
+        "epochs": None,  # from the config, times the budget (_config_epochs)
+        "recipe": _name(_cfg_get(cfg, "recipe")), "budget": _cfg_get(cfg, "trainer.budget"),
+        "optimizer_steps": summary["optimizer_steps"],
         "metrics": {k: summary[k] for k in METRICS}, "params": summary["params"],
         "gflops": summary["gflops"], "train_img_per_s": summary["train_img_per_s"],
         "sweep_group": getattr(wr, "group", None), "config": cfg,
@@ -220,15 +268,18 @@ def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
     return _from_record(rec, f"wandb:{path}/{wr.id}", order=_iso_order(created))
 
 
-def _wandb_epochs(cfg: dict[str, Any]) -> int | None:
-    """``trainer.epochs``, or when that is null, the recipe's epochs times ``epoch_scale``."""
-    epochs = _int(_cfg_get(cfg, "trainer.epochs"))
+def _config_epochs(cfg: dict[str, Any], recipe: Any, budget: float = 1.0) -> int | None:
+    """The run's epochs as ladder.optim.make_budget derives them from its config: the recipe's
+    own ``trainer.by_recipe`` epochs or ``trainer.epochs``, or when null the recipe's epochs
+    times ``epoch_scale`` (rounded up); then times the budget (rounded, at least 1)."""
+    epochs = _int(_by_recipe(cfg, recipe, "epochs"))
     if epochs is None:
         base = _num(_cfg_get(cfg, "recipe.epochs"))
         scale = _num(_cfg_get(cfg, "trainer.epoch_scale"))
-        if base is not None:
-            epochs = max(1, round(base * (scale if scale is not None else 1.0)))
-    return epochs
+        if base is None:
+            return None
+        epochs = max(1, math.ceil(base * (scale if scale is not None else 1.0) - 1e-9))
+    return max(1, round(epochs * budget)) if budget > 0 else epochs
 
 
 def _name(v: Any) -> Any:
@@ -245,14 +296,30 @@ def _iso_order(s: str) -> float:
         return 0.0
 
 
-def group_runs(runs: Iterable[RunResult]) -> dict[tuple[str, int | None, str], list[RunResult]]:
-    """Runs by (dataset, image_size, experiment), sorted; never mix datasets or budgets."""
-    groups: dict[tuple[str, int | None, str], list[RunResult]] = {}
+def section_order(key: SectionKey) -> tuple:
+    return (key.dataset, key.data_id or "", key.image_size or 0, key.experiment, key.budget)
+
+
+def group_runs(runs: Iterable[RunResult], warn: bool = True) -> dict[SectionKey, list[RunResult]]:
+    """Runs by :attr:`RunResult.section_key` (what was read, image size, experiment, budget),
+    sorted; never mix datasets or budgets. Runs whose budget is not > 0 are left out, each with
+    a warning."""
+    groups: dict[SectionKey, list[RunResult]] = {}
     for r in runs:
-        groups.setdefault(r.group_key, []).append(r)
-    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])))
+        why = bad_budget(r)
+        if why:
+            if warn:
+                _warn(why)
+            continue
+        groups.setdefault(r.section_key, []).append(r)
+    return dict(sorted(groups.items(), key=lambda kv: section_order(kv[0])))
 
 
-def group_slug(key: tuple[str, int | None, str]) -> str:
-    dataset, size, experiment = key
-    return re.sub(r"[^a-z0-9]+", "-", f"{dataset}-{size}px-{experiment}".lower()).strip("-")
+def group_slug(key: tuple) -> str:
+    """A file-name part for a section: ``<dataset or data id>-<size>px-<experiment>``, plus
+    ``-budget<B>`` when the budget is not 1."""
+    key = SectionKey(*key)
+    name = key.data_id or key.dataset
+    budget = "" if key.budget == 1 else f"-budget{key.budget:g}"
+    slug = f"{name}-{key.image_size}px-{key.experiment}{budget}"
+    return re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")

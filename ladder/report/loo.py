@@ -168,7 +168,8 @@ def findings(rows: list[LooRow]) -> list[str]:
 CSV_FIELDS = ("dataset", "image_size", "experiment", "index", "change", "label", "steps",
               "before", "after", "refused", "top_n", "without_n", "top_delta", "top_ci_low",
               "top_ci_high", "top_verdict", "ladder_n_after", "ladder_n_before", "ladder_delta",
-              "ladder_ci_low", "ladder_ci_high", "ladder_verdict", "paper_ladder_delta")
+              "ladder_ci_low", "ladder_ci_high", "ladder_verdict", "paper_ladder_delta",
+              "data_id", "budget")
 
 
 def write_csv(path: Path, rows: list[LooRow], info: GroupInfo) -> None:
@@ -185,4 +186,5 @@ def write_csv(path: Path, rows: list[LooRow], info: GroupInfo) -> None:
                         c(t.delta), c(t.ci[0] if t.ci else None), c(t.ci[1] if t.ci else None),
                         "" if u.refused else t.verdict, *lad.n, c(lad.delta),
                         c(lad.ci[0] if lad.ci else None), c(lad.ci[1] if lad.ci else None),
-                        lad.verdict, f"{row.paper:.2f}"])
+                        lad.verdict, f"{row.paper:.2f}", info.key.data_id or "",
+                        f"{info.key.budget:g}"])

@@ -159,7 +159,7 @@ def findings(t: NormBatchTable) -> list[str]:
 
 
 CSV_FIELDS = ("dataset", "image_size", "experiment", "rung", "variant", "norm", "batch", "n",
-              "seeds", "mean", "std", "n_failed", "lr", "epochs")
+              "seeds", "mean", "std", "n_failed", "lr", "epochs", "data_id", "budget")
 
 
 def write_csv(path: Path, tables: list[NormBatchTable], info: GroupInfo) -> None:
@@ -177,4 +177,5 @@ def write_csv(path: Path, tables: list[NormBatchTable], info: GroupInfo) -> None
                                 f"{np.std(vals, ddof=1):.4f}" if len(vals) > 1 else "",
                                 t.failed.get((norm, b), 0),
                                 f"{t.lrs[b]:.6g}" if b in t.lrs else "",
-                                ";".join(map(str, sorted(t.epochs)))])
+                                ";".join(map(str, sorted(t.epochs))),
+                                info.key.data_id or "", f"{info.key.budget:g}"])

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ladder.report.load import RunResult, _warn
+from ladder.report.duplicates import point_key
+from ladder.report.load import RunResult, SectionKey
 from ladder.report.stats import (MISSING, NO_PARENT, ROOT, PooledNoise, pooled_interval,
                                  pooled_noise, pooled_verdict, verdict, welch_interval)
 from ladder.rungs import MILESTONES, RUNGS, Rung, resolve
@@ -66,16 +68,12 @@ def _view_rungs(view: str) -> list[tuple[Rung, str | None]]:
 
 
 def _latest_per_seed(runs: list[RunResult], by_batch: bool = False) -> list[RunResult]:
-    """Completed runs, one per (rung, variant, seed), and batch with ``by_batch``: a rerun
-    replaces the earlier result."""
+    """Completed runs, one per (rung, variant, seed), and batch with ``by_batch``: the newest
+    result of a point is used. The report says so for every such point, in one sentence naming
+    the files (ladder/report/duplicates.py); this function only picks."""
     best: dict[tuple, RunResult] = {}
     for r in sorted((r for r in runs if r.status == "completed"), key=lambda r: r.order):
-        k = (r.rung, r.variant, r.seed) + ((r.batch,) if by_batch else ())
-        if k in best:
-            what = " ".join(f"{key}={v}" for key, v in r.variant)
-            _warn(f"{r.rung}{' ' + what if what else ''} seed {r.seed}: several completed "
-                  f"results, using {r.source}")
-        best[k] = r
+        best[point_key(r, by_batch)] = r
     return list(best.values())
 
 
@@ -130,10 +128,11 @@ def section_noise(rows) -> PooledNoise | None:
 
 @dataclass
 class GroupInfo:
-    key: tuple[str, int | None, str]
+    key: SectionKey
     epochs: int | None  # modern-recipe epochs (max in the group)
     tv_epochs: int | None  # torchvision-recipe epochs, when different
     n_seeds: int
+    data: dict[str, Any] | None = None  # result.json's ``data`` (what was read); None: unknown
 
     @property
     def dataset(self) -> str:
@@ -143,23 +142,41 @@ class GroupInfo:
     def imagenet(self) -> bool:
         return self.dataset.lower() == "imagenet"
 
-    def title(self) -> str:
-        dataset, size, exp = self.key
-        t = f"{dataset}, {size} px" if size else dataset
-        if self.epochs:
+    def data_label(self) -> str:
+        """The data id with its class and image counts, or the dataset name for results that
+        do not record what was read."""
+        d = self.data
+        if not d or not d.get("id"):
+            return self.dataset
+        counts = [f"{d['num_classes']} classes" if d.get("num_classes") is not None else "",
+                  f"{d['train_images']:,} train" if d.get("train_images") is not None else "",
+                  f"{d['val_images']:,} val images" if d.get("val_images") is not None else ""]
+        counts = ", ".join(c for c in counts if c)
+        return f"{d['id']}" + (f" ({counts})" if counts else "")
+
+    def title(self, budget: bool = True) -> str:
+        """The section heading: data, image size, epochs, the budget when it is not 1 (and
+        ``budget`` is true), experiment."""
+        key = SectionKey(*self.key)
+        size = key.image_size
+        t = f"{self.data_label()}, {size} px" if size else self.data_label()
+        if self.epochs and budget:
             t += f", {self.epochs} epochs"
-        if self.tv_epochs:
+        if self.tv_epochs and budget:
             t += f" (torchvision-recipe rung: {self.tv_epochs})"
-        return t + f" \u2014 experiment {exp!r}"
+        if budget and key.budget != 1:
+            t += f", budget \u00d7{key.budget:g}"
+        return t + f" \u2014 experiment {key.experiment!r}"
 
 
-def _group_info(key: tuple[str, int | None, str], runs: list[RunResult]) -> GroupInfo:
+def _group_info(key: tuple, runs: list[RunResult]) -> GroupInfo:
     modern = [r.epochs for r in runs if r.epochs and r.recipe != "torchvision"]
     tv = [r.epochs for r in runs if r.epochs and r.recipe == "torchvision"]
     epochs = max(modern) if modern else (max(tv) if tv else None)
     tv_epochs = max(tv) if tv and max(tv) != epochs else None
     seeds = {r.seed for r in runs if r.status == "completed"}
-    return GroupInfo(key, epochs, tv_epochs, len(seeds))
+    data = next((r.data for r in sorted(runs, key=lambda r: -r.order) if r.data_id), None)
+    return GroupInfo(SectionKey(*key), epochs, tv_epochs, len(seeds), data)
 
 
 CHANCE_FLOOR = 2.5  # a run under this multiple of chance accuracy did not learn

@@ -135,7 +135,7 @@ CSV_FIELDS = ("dataset", "image_size", "experiment", "view", "index", "rung", "s
               "milestone", "parent", "n", "seeds", "mean", "std", "delta", "ci_low", "ci_high",
               "df", "verdict", "pooled_ci_low", "pooled_ci_high", "pooled_df", "pooled_verdict",
               "n_failed", "paper_top1", "paper_top1_std", "paper_delta",
-              "params_m", "gflops", "train_img_per_s")
+              "params_m", "gflops", "train_img_per_s", "data_id", "budget")
 
 
 def write_csv(path: Path, rows: list[Row], info: GroupInfo, view: str) -> None:
@@ -159,4 +159,4 @@ def write_csv(path: Path, rows: list[Row], info: GroupInfo, view: str) -> None:
                 r.paper_top1,
                 r.paper_top1_std or "", c(row.paper_delta, 2),
                 c(row.params / 1e6 if row.params is not None else None, 3), c(row.gflops, 3),
-                c(row.img_per_s, 1)])
+                c(row.img_per_s, 1), info.key.data_id or "", f"{info.key.budget:g}"])

@@ -8,7 +8,8 @@ into the run's summary, and so does each ladder view's agreement with the paper
 (``roadmap/agreement/spearman``, ``.../spearman_lo``, ``.../gap``, ``.../gap_pooled_lo``, ...;
 ``roadmap/<group>/agreement/...`` with several groups; ``agreement_summary`` in
 ladder/report/agreement.py lists them). Online when a key and the network are there, offline
-otherwise (``ladder.tracking.resolve_mode``), like the training runs.
+otherwise (``ladder.tracking.resolve_mode``), like the training runs. The budget view logs its
+one CSV (``budget/table``) and its figures instead.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def log_report(paths: list[Path], runs: list[RunResult], view: str, metric: str,
 
     entity, project = _parse_target(target)
     out_dir = paths[0].parent
-    groups = group_runs(runs)
+    groups = group_runs(runs, warn=False)
     several = len(groups) > 1
     run = wandb.init(
         project=project, entity=entity, group=group, job_type="report",
@@ -67,6 +68,12 @@ def log_report(paths: list[Path], runs: list[RunResult], view: str, metric: str,
         dir=str(out_dir), mode=resolve_mode(mode), reinit="finish_previous",
         settings=wandb.Settings(init_timeout=30, silent=True, console="off"))
     try:
+        if view == "budget":  # one CSV for every section, a figure per section
+            logged = {"budget/table": _csv_table(out_dir / "budget.csv")}
+            for png in (p for p in paths if p.suffix == ".png"):
+                logged[f"budget/{png.stem}"] = wandb.Image(str(png), caption=png.stem)
+            run.log(logged)
+            groups = {}
         base = {"full": "roadmap", "milestones": "roadmap"}.get(view, view)
         for key, gruns in groups.items():
             slug = group_slug(key)
@@ -94,7 +101,8 @@ def log_report(paths: list[Path], runs: list[RunResult], view: str, metric: str,
                         run.summary[prefix + k] = v
             if logged:
                 run.log(logged)
-        md = out_dir / {"loo": "loo.md", "normbatch": "normbatch.md"}.get(view, "roadmap.md")
+        md = out_dir / {"loo": "loo.md", "normbatch": "normbatch.md",
+                        "budget": "budget.md"}.get(view, "roadmap.md")
         if md.exists():
             run.summary["report_markdown"] = md.read_text()[:20000]
     finally:
