@@ -10,6 +10,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from ladder import rungs
 from ladder.schema import TrainConfig
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -22,9 +23,34 @@ def budget_suffix(budget) -> str:
     return "" if value == 1 else f"-budget{value:g}"
 
 
+def ladder_rungs(which: str, *, _root_=None) -> str:
+    """``${ladder_rungs:all}`` / ``${ladder_rungs:milestones}``: the composed config's ladder's
+    rungs or milestones, comma-separated, as a sweeper's parameter value
+    (``hydra.sweeper.params: {+rung: ...}``, conf/sweep/ladder.yaml). The ladder is the
+    config's ``ladder.name`` (the default ladder when the config has none)."""
+    if which not in rungs.SELECTIONS:
+        raise rungs.LadderError(f"${{ladder_rungs:{which}}}: allowed values: "
+                                f"{', '.join(rungs.SELECTIONS)}")
+    name = OmegaConf.select(_root_, "ladder.name", default=None) if _root_ is not None else None
+    return ",".join(rungs.load_ladder(name or rungs.DEFAULT_LADDER).select(which))
+
+
+def sweep_rungs(spec: str, config_dir: Path = CONF_DIR) -> list[str]:
+    """The rungs of ``+sweep=<spec>`` (``conf/sweep/<spec>.yaml``'s ``+rung`` parameter,
+    resolved as the sweeper resolves it), or ``spec`` itself as names separated by commas;
+    each name checked. For scripts that run a sweep's jobs themselves (scripts/sweep.py)."""
+    path = Path(config_dir) / "sweep" / f"{spec}.yaml"
+    if path.is_file():
+        spec = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper.params.+rung")
+        if spec is None:  # resolved above, by ladder_rungs for a ladder's sweep
+            raise rungs.LadderError(f"{path} sweeps no +rung (hydra.sweeper.params)")
+    return rungs.load_ladder().select(str(spec))
+
+
 def register() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     OmegaConf.register_new_resolver("ladder_budget_suffix", budget_suffix, replace=True)
+    OmegaConf.register_new_resolver("ladder_rungs", ladder_rungs, replace=True)
 
 
 register()

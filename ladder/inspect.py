@@ -39,10 +39,11 @@ def paper_scale_model(rung: str, device: str | torch.device = "meta") -> LadderN
         return LadderNet(rung_net_config(rung))
 
 
-def measure(names=None) -> list[dict]:
-    """Each rung at the paper's scale: params and GMACs at 224 px (counted on meta tensors)."""
+def measure(names=None, ladder: rungs.Ladder | None = None) -> list[dict]:
+    """Each rung of ``ladder`` (default: ConvNeXt's) at the paper's scale: params and GMACs at
+    224 px (counted on meta tensors)."""
     rows = []
-    for rung in rungs.RUNGS:
+    for rung in (ladder or rungs.LADDER).rungs:
         if names and rung.name not in names:
             continue
         model = paper_scale_model(rung.name)
@@ -61,14 +62,15 @@ def measure(names=None) -> list[dict]:
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], ladder: rungs.Ladder | None = None) -> str:
+    ladder = ladder or rungs.LADDER
     head = (f"{'#':>2}  {'rung':<22} {'milestone':<20} {'params':>8} {'GFLOPs':>7} "
             f"{'paper':>6} {'diff':>6}  {'paper top-1':<13}")
     lines = [head, "-" * len(head)]
     for i, r in enumerate(rows):
         top1 = f"{r['paper_top1']:.2f}" + (f" ± {r['paper_top1_std']:.2f}"
                                            if r["paper_top1_std"] is not None else "")
-        lines.append(f"{rungs.index(r['rung']):>2}  {r['rung']:<22} {r['milestone'] or '':<20} "
+        lines.append(f"{ladder.index(r['rung']):>2}  {r['rung']:<22} {r['milestone'] or '':<20} "
                      f"{r['params'] / 1e6:>7.2f}M {r['gflops']:>7.2f} {r['paper_gflops']:>6.2f} "
                      f"{round(r['gflops'] - r['paper_gflops'], 2) + 0.0:>+6.2f}  {top1:<13}"
                      + (" *" if r["note"] else ""))

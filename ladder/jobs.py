@@ -57,7 +57,7 @@ def run_jobs(jobs: list[Job], out: Path, *, at_once: int = 1, threads: int | Non
             code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                   cwd=REPO).returncode
         tail = (run_dir / "train.log").read_text().strip().splitlines()[-1:]
-        print(f"[{tag}] {job.name} seed {job.seed}: exit {code} in {time.time() - t0:.0f}s | "
+        print(f"[{tag}] {job.name} seed {job.seed}{job.run_suffix}: exit {code} in {time.time() - t0:.0f}s | "
               f"{tail[0] if tail else ''}", flush=True)
         return job, code
 
@@ -66,6 +66,6 @@ def run_jobs(jobs: list[Job], out: Path, *, at_once: int = 1, threads: int | Non
         results = list(pool.map(run, jobs))
     failed = [(job, code) for job, code in results if code != 0]
     print(f"[{tag}] done in {time.time() - t0:.0f}s: {len(jobs) - len(failed)} ok, "
-          f"{len(failed)} failed" + "".join(f"\n[{tag}]   failed: {j.name} seed {j.seed} "
+          f"{len(failed)} failed" + "".join(f"\n[{tag}]   failed: {j.name} seed {j.seed}{j.run_suffix} "
                                            f"(exit {c})" for j, c in failed), flush=True)
     return 1 if failed else 0

@@ -31,6 +31,7 @@ from ladder.model import LadderNet
 from ladder.schema import DataConfig, RecipeConfig
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+LADDER = rungs.LADDER  # the ladder registered: its rungs and aliases as <prefix><name>
 NET_FIELDS = tuple(f.name for f in fields(NetConfig))
 HEAD_ARGS = ("global_pool", "drop_rate")  # timm's head options (LadderNet's own arguments)
 
@@ -73,7 +74,7 @@ def _paper_input_size() -> int:
 def pretrained_cfg_for(name: str) -> dict[str, Any]:
     """timm's pretrained config of ``ladder_<name>``: the data settings of the rung's recipe at
     the paper's scale (no weights)."""
-    rung = rungs.resolve(name)
+    rung = LADDER.resolve(name)
     recipe = _load(CONF_DIR / "recipe" / f"{rung_recipe(rung.name)}.yaml")
     size = _paper_input_size()
     paper = NetConfig()  # every rung at the paper's scale: stem stride 4, four stages
@@ -88,7 +89,7 @@ def pretrained_cfg_for(name: str) -> dict[str, Any]:
         std=IMAGENET_DEFAULT_STD,
         first_conv="stem.0",
         classifier="fc",
-        description=f"ConvNeXt roadmap step {rungs.index(name)}: {rung.step} "
+        description=f"{LADDER.title} step {LADDER.index(name)}: {rung.step} "
                     f"(rung {rung.name!r}, recipe {rung_recipe(rung.name)!r})",
         paper_name="A ConvNet for the 2020s",
         paper_ids="arXiv:2201.03545",
@@ -124,9 +125,9 @@ def _build_net(rung_fields: dict, device: Any = None, dtype: torch.dtype | None 
 def create_ladder_model(name: str, pretrained: bool = False, **kwargs) -> LadderNet:
     """Build ``ladder_<name>`` with timm's ``build_model_with_cfg`` (what the entry points do)."""
     if pretrained:
-        raise ValueError(f"ladder_{name} has no pretrained weights; train it with "
+        raise ValueError(f"{LADDER.prefix}{name} has no pretrained weights; train it with "
                          f"`python train.py +rung={name}`")
-    rung_fields = _rung_fields(rungs.resolve(name).name)
+    rung_fields = _rung_fields(LADDER.resolve(name).name)
     depths = kwargs.get("depths", rung_fields["depths"])
     stem_stride = kwargs.get("stem_stride", rung_fields["stem_stride"])
     size = _paper_input_size()
@@ -136,7 +137,7 @@ def create_ladder_model(name: str, pretrained: bool = False, **kwargs) -> Ladder
                **(kwargs.pop("pretrained_cfg_overlay", None) or {})}
     return build_model_with_cfg(
         lambda **kw: _build_net(rung_fields, **kw),
-        f"ladder_{name}",
+        f"{LADDER.prefix}{name}",
         pretrained=False,
         pretrained_cfg_overlay=overlay,
         # One feature per stage, like timm's ConvNeXt: every rung has the same four taps.
@@ -149,9 +150,9 @@ def _make_entrypoint(name: str):
     def entrypoint(pretrained: bool = False, **kwargs) -> LadderNet:
         return create_ladder_model(name, pretrained=pretrained, **kwargs)
 
-    entrypoint.__name__ = entrypoint.__qualname__ = f"ladder_{name}"
-    rung = rungs.resolve(name)
-    entrypoint.__doc__ = f"The ladder's {rung.name!r} rung: {rung.step} (ConvNeXt roadmap)."
+    entrypoint.__name__ = entrypoint.__qualname__ = f"{LADDER.prefix}{name}"
+    rung = LADDER.resolve(name)
+    entrypoint.__doc__ = f"The ladder's {rung.name!r} rung: {rung.step} ({LADDER.title})."
     entrypoint.__module__ = __name__
     return entrypoint
 
@@ -162,14 +163,14 @@ _REGISTERED = False
 
 
 def register_timm_models() -> None:
-    """Register ``ladder_<name>`` for each rung and milestone alias, with its pretrained config
-    (idempotent)."""
+    """Register ``<prefix><name>`` (``ladder_<name>``) for each rung and alias of the ladder, with
+    its pretrained config (idempotent)."""
     global _REGISTERED
     if _REGISTERED:
         return
-    names = rungs.valid_names()
+    names = LADDER.valid_names()
     default_cfgs.update(generate_default_cfgs(
-        {f"ladder_{name}": pretrained_cfg_for(name) for name in names}))
+        {f"{LADDER.prefix}{name}": pretrained_cfg_for(name) for name in names}))
     for name in names:
         fn = _make_entrypoint(name)
         globals()[fn.__name__] = fn  # timm registers by module attribute name

@@ -62,11 +62,24 @@ def progress_bar(t: Trainer, total_batches: int):
                 desc=f"epoch {t.epoch + 1}/{t.budget.epochs}", mininterval=1.0, dynamic_ncols=True)
 
 
+def ladder_position(cfg) -> dict[str, Any]:
+    """The run's ladder and the rung's place on it: ``ladder`` (its name), ``rung_index``
+    (0-based, ladder order) and ``rung_label`` (``"05 width"``: sorts in ladder order), the
+    last two ``None`` for a run without a rung (a timm backbone)."""
+    if not cfg.rung:
+        return {"ladder": cfg.ladder, "rung_index": None, "rung_label": None}
+    ladder = rungs.load_ladder(cfg.ladder)
+    i = ladder.index(cfg.rung)
+    return {"ladder": ladder.name, "rung_index": i,
+            "rung_label": f"{i:02d} {ladder.rungs[i].name}"}
+
+
 def result_base(t: Trainer) -> dict[str, Any]:
     c = t.cfg
+    rung = rungs.load_ladder(c.ladder).resolve(c.rung) if c.rung else None
     return {
-        "schema": RESULT_SCHEMA, "rung": c.rung and rungs.resolve(c.rung).name,
-        "milestone": c.rung and rungs.resolve(c.rung).milestone, "backbone": c.backbone,
+        "schema": RESULT_SCHEMA, "rung": rung and rung.name, **ladder_position(c),
+        "milestone": rung and rung.milestone, "backbone": c.backbone,
         "seed": c.seed, "experiment": c.experiment, "sweep_group": t.sweep_group,
         "dataset": c.data.name, "data": getattr(t, "data_identity", None),
         "image_size": c.data.image_size, "budget": c.trainer.budget,
@@ -75,6 +88,13 @@ def result_base(t: Trainer) -> dict[str, Any]:
         "git_commit": git_commit(), "command": t.command, "config": asdict(c),
         "output_dir": relative(t.out),
     }
+
+
+def wandb_config(t: Trainer) -> dict[str, Any]:
+    """The W&B run's config: the run's config (``result_base``'s ``config``) plus its ladder
+    and the rung's place on it (``ladder``, ``rung_index``, ``rung_label``), as in result.json."""
+    base = result_base(t)
+    return {**base["config"], **{k: base[k] for k in ("ladder", "rung_index", "rung_label")}}
 
 
 def finish(t: Trainer) -> dict[str, Any]:

@@ -229,6 +229,9 @@ class TrainConfig:
     """The root of ``conf/train.yaml``."""
 
     rung: Optional[str] = "???"  # +rung=<name>; None when the run trains a timm backbone
+    # The ladder the rung belongs to (conf/ladder/<name>.yaml, ladder=<name>). The composed
+    # config holds the whole ladder file here; the typed config keeps its name only.
+    ladder: Any = "convnext"
     seed: int = 0
     # Any timm.list_models() name instead of a rung (ladder/subject.py): backbone=<name>.
     backbone: Optional[str] = None
@@ -244,6 +247,11 @@ class TrainConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.ladder, dict):
+            self.ladder = self.ladder.get("name")
+        if not isinstance(self.ladder, str) or not self.ladder:
+            raise ConfigError(f"ladder={self.ladder!r} is not valid; allowed values: the name of "
+                              f"a ladder file conf/ladder/<name>.yaml (e.g. convnext)")
         if self.rung and self.backbone:
             raise ConfigError(f"+rung={self.rung} and backbone={self.backbone} both given: a run "
                               f"trains one rung or one timm backbone")

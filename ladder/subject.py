@@ -47,10 +47,11 @@ def subject_of(cfg: TrainConfig) -> Subject:
         return _backbone(cfg)
     from ladder.model import LadderNet
 
-    rung = rungs.resolve(cfg.rung)
+    ladder = rungs.load_ladder(cfg.ladder)
+    rung = ladder.resolve(cfg.rung)
     return Subject(
         name=rung.name, rung=rung.name, backbone=None, milestone=rung.milestone,
-        describe=f"rung {rung.name} (step {rungs.index(rung.name)}: {rung.step}"
+        describe=f"rung {rung.name} (step {ladder.index(rung.name)}: {rung.step}"
                  + (f"; milestone {rung.milestone}" if rung.milestone else "") + ")",
         build=lambda: LadderNet(cfg.model),
         reference=lambda: (LadderNet(replace(cfg.model, width_multiplier=1.0, stem_stride=4,

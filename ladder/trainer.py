@@ -299,7 +299,7 @@ class Trainer:
                       f"step {self.step}", flush=True)
             self.tracker = create_tracker(
                 self.cfg.logger, name=self.subject.name, group=self.cfg.logger.group or self.sweep_group,
-                config=run_results.result_base(self)["config"],
+                config=run_results.wandb_config(self),
                 run_dir=self.cfg.logger.dir or str(self.out), run_id=self.wandb_id,
                 tags=self.tags + [self.cfg.experiment, self.cfg.recipe.name])
             self.wandb_id = self.tracker.run_id

@@ -6,8 +6,9 @@ value before the step, everything else staying at the top. The list is generated
 composed rung configs, not written by hand:
 
 * the steps on the path from the root to the top, each with the model keys it changes;
-* a step that changes anything besides ``model.*`` (the recipe step) is not architectural and
-  is left out, with the reason;
+* a step the ladder file (``conf/ladder/<name>.yaml``) does not mark ``kind: architecture``
+  (the recipe step) is left out, with the reason (what it changes besides ``model.*``;
+  :func:`ladder.compose.check_ladder` checks that the architecture steps change nothing else);
 * steps that change the same key are one change (kernel 3 -> 5 -> 7 is undone as 7 -> 3); its
   value on the ladder is then the sum of those steps;
 * each undo is composed and checked by the schema: a combination the schema refuses is kept in
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ladder.rungs import RUNGS
+from ladder import rungs
 
 MODEL = "model."
 
@@ -42,19 +43,18 @@ def _step_diff(rung: str, parent: str) -> dict[str, tuple[Any, Any]]:
             if k != "rung" and a.get(k) != b.get(k)}
 
 
-def _is_architectural(diff: dict[str, tuple[Any, Any]]) -> bool:
-    return bool(diff) and all(k.startswith(MODEL) for k in diff)
+def _is_architectural(rung: str) -> bool:
+    return rungs.LADDER.kinds[rung] == "architecture"
 
 
 @lru_cache(maxsize=None)
 def axes() -> tuple[str, ...]:
     """The model keys (without ``model.``) that some architectural step of the ladder changes."""
     keys: set[str] = set()
-    for r in RUNGS:
-        if r.parent:
-            diff = _step_diff(r.name, r.parent)
-            if _is_architectural(diff):
-                keys |= {k[len(MODEL):] for k in diff}
+    for r in rungs.LADDER.rungs:
+        if r.parent and _is_architectural(r.name):
+            keys |= {k[len(MODEL):] for k in _step_diff(r.name, r.parent)
+                     if k.startswith(MODEL)}
     return tuple(sorted(keys))
 
 
@@ -133,11 +133,7 @@ class Undo:
 
 def main_path(top: str | None = None) -> list[str]:
     """The rungs from the root to ``top`` (default ConvNeXt-T), following the parents."""
-    by = {r.name: r for r in RUNGS}
-    path = [top or RUNGS[-1].name]
-    while by[path[-1]].parent:
-        path.append(by[path[-1]].parent)
-    return path[::-1]
+    return rungs.LADDER.main_path(top)
 
 
 def _schema_refusal(top: str, overrides: list[str]) -> str | None:
@@ -165,7 +161,7 @@ def leave_one_out(top: str | None = None) -> tuple[tuple[Undo, ...], tuple[tuple
     skipped = []
     for parent, rung in zip(path, path[1:]):
         diff = _step_diff(rung, parent)
-        if not _is_architectural(diff):
+        if not _is_architectural(rung):
             other = sorted({k.split(".")[0] for k in diff if not k.startswith(MODEL)})
             skipped.append((rung, f"changes {', '.join(f'{k}.*' for k in other)}, not only the "
                                   "architecture (model.*)"))

@@ -35,16 +35,11 @@ from ladder.jobs import Job, run_jobs  # noqa: E402
 
 
 def rung_list(spec: str) -> list[str]:
-    """'ladder' (all 17), 'milestones' (7), or a comma-separated list of rung names."""
-    import yaml
+    """'ladder' (all 17), 'milestones' (7), or a comma-separated list of rung names, read from
+    the ladder file as ``+sweep=<spec>`` reads it (conf/ladder/convnext.yaml)."""
+    from ladder.conf_store import sweep_rungs
 
-    sweep_file = REPO / "conf" / "sweep" / f"{spec}.yaml"
-    if sweep_file.exists():
-        spec = yaml.safe_load(sweep_file.read_text())["hydra"]["sweeper"]["params"]["+rung"]
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    for name in names:
-        rungs.resolve(name)  # a clear error for unknown names
-    return names
+    return sweep_rungs(spec)
 
 
 def first_jobs(jobs: list[Job], first: list[str]) -> list[Job]:

@@ -43,7 +43,6 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
     y = np.arange(nrows)
     paper = np.array([r.rung.paper_top1 for r in rows])
     paper_std = np.array([r.rung.paper_top1_std or 0.0 for r in rows])
-    measured = [r for r in rows if r.n]
     # Proxy datasets: the paper's ImageNet values get their own panel and scale (see above).
     two_panels = not info.imagenet
     height = 1.9 + 0.36 * nrows
