@@ -1,9 +1,15 @@
 """Shared fixtures: the real Hydra config, composed and shrunk for CPU tests (tiny widths,
-a few steps, no W&B, tmp dirs), like lightning-hydra-template's conftest."""
+a few steps, no W&B, tmp dirs), like lightning-hydra-template's conftest.
+
+What many tests only read is built once per session: the demo dataset (``cache_dir``) and
+one tiny finished run with its offline W&B files (``finished_run``)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +21,13 @@ sys.path.insert(0, str(REPO))
 # Never talk to W&B's servers from tests.
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.pop("WANDB_API_KEY", None)
+
+# One compute thread, here and in every process the tests start (train.py, torchrun, sweeps
+# inherit it; set before torch is imported). The tests' networks are tiny: a second thread only
+# adds a hand-off per op, and on a busy 2-core machine every op then waits for a free core (a
+# tiny run: 0.6 s on one thread, 3 to 26 s on two, measured while other jobs ran). The trainer's
+# CPU path on two threads (channels_last) is still trained by tests/test_train.py's thread test.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +53,13 @@ def tiny_overrides(cache_dir: Path) -> list[str]:
     ]
 
 
+def typed_config(rung: str | None, overrides):
+    """What train.py hands to ``train``: the composed config, typed and checked."""
+    from ladder.compose import compose_config, to_typed
+
+    return to_typed(compose_config(rung, list(overrides)))
+
+
 @pytest.fixture
 def tiny(cache_dir):
     """compose(rung, *extra) -> typed TrainConfig for a tiny run."""
@@ -50,6 +70,56 @@ def tiny(cache_dir):
         return OmegaConf.to_object(cfg)
 
     return make
+
+
+# ----------------------------------------------------------------------------- one finished run
+# The milestone alias "depthwise" (rung "width", step 5), seed 3, 2 epochs of 2 steps, logged
+# to an offline W&B run: the result.json, checkpoint and W&B tests read it, none retrains it.
+FINISHED_RUN = ("depthwise", ["seed=3", "trainer.epochs=2", "logger=wandb",
+                              "logger.project=ladder-test", "logger.group=g1"])
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    dir: Path
+    result: dict  # what train() returned
+    overrides: list[str]  # compose_config(FINISHED_RUN[0], overrides) is its config
+
+    def copy_to(self, dest: Path) -> Path:
+        """A copy to change (resume, retrain): the shared run stays as it finished."""
+        shutil.copytree(self.dir, dest, ignore=shutil.ignore_patterns("wandb"))
+        return dest
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, cache_dir) -> FinishedRun:
+    from ladder.trainer import train
+
+    home = tmp_path_factory.mktemp("home")  # no ~/.netrc key: logger.mode=auto is offline
+    run_dir = tmp_path_factory.mktemp("finished-run") / "run"
+    overrides = tiny_overrides(cache_dir) + FINISHED_RUN[1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("WANDB_MODE", raising=False)
+        mp.delenv("WANDB_API_KEY", raising=False)
+        mp.setenv("HOME", str(home))
+        result = train(typed_config(FINISHED_RUN[0], overrides), run_dir)
+    return FinishedRun(run_dir, result, overrides)
+
+
+def offline_wandb_run(folder: Path) -> tuple[dict, Path]:
+    """The one offline W&B run under ``folder``: (its records, its files folder). W&B's service
+    process may still be writing the transaction log when ``finish()`` returns in-process, so
+    wait (up to 30 s) for its exit record, the last one it writes."""
+    from wandb_records import read_records
+
+    runs = list((folder / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, f"one offline W&B run per job: {runs}"
+    deadline = time.time() + 30
+    while True:
+        logged = read_records(next(runs[0].glob("run-*.wandb")))
+        if logged["exit_code"] is not None or time.time() > deadline:
+            return logged, runs[0] / "files"
+        time.sleep(0.5)
 
 
 def write_image_folder(root: Path, classes=("a", "b", "c"), train=6, val=3, size=24) -> Path:

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -11,16 +15,34 @@ from ladder.config import ConfigError
 from ladder.trainer import train
 
 
+BACKBONES = {"resnet10t": [], "vit_tiny_patch16_224": ["backbone_patch_size=8"]}
+
+
 def _backbone_cfg(cache_dir, name, *extra):
     return to_typed(compose_config(None, [*tiny_overrides(cache_dir), f"backbone={name}",
                                           "recipe=modern", *extra]))
 
 
-def test_a_vit_trains_at_the_presets_resolution_with_the_rung_results(cache_dir, tmp_path):
-    cfg = _backbone_cfg(cache_dir, "vit_tiny_patch16_224", "backbone_patch_size=8",
+@pytest.fixture(scope="module")
+def backbone_runs(tmp_path_factory, cache_dir) -> tuple[Path, dict]:
+    """resnet10t and vit_tiny_patch16_224 (8 px patches, a 4 x 4 grid at 32 px), seeds 0 and 1,
+    latency measured on seed 0: (the runs' folder, what train() returned for each run)."""
+    runs, results = tmp_path_factory.mktemp("backbones"), {}
+    for name, extra in BACKBONES.items():
+        for seed in (0, 1):
+            cfg = _backbone_cfg(cache_dir, name, f"seed={seed}", *extra,
+                                f"trainer.measure_latency={seed == 0}")
+            results[name, seed] = train(cfg, runs / name / f"seed{seed}")
+    return runs, results
+
+
+def test_a_vit_trains_at_the_presets_resolution_with_the_rung_results(cache_dir, backbone_runs):
+    cfg = _backbone_cfg(cache_dir, "vit_tiny_patch16_224", *BACKBONES["vit_tiny_patch16_224"],
                         "trainer.measure_latency=true")
     assert cfg.rung is None and cfg.data.image_size == 32
-    result = train(cfg, tmp_path)
+    runs, results = backbone_runs
+    result = results["vit_tiny_patch16_224", 0]  # trained with this config
+    assert result["config"] == asdict(cfg)
     assert result["status"] == "completed"
     assert result["backbone"] == "vit_tiny_patch16_224" and result["rung"] is None
     model_cfg = result["config"]
@@ -32,14 +54,16 @@ def test_a_vit_trains_at_the_presets_resolution_with_the_rung_results(cache_dir,
     assert set(result["latency_ms"]) == {"1", "64"}
     assert 0 < result["latency_ms"]["1"] < result["latency_ms"]["64"]
     assert result["latency_device"]
-    saved = json.loads((tmp_path / "result.json").read_text())
+    saved = json.loads((runs / "vit_tiny_patch16_224" / "seed0" / "result.json").read_text())
     assert saved["latency_ms"] == result["latency_ms"]
 
 
-def test_a_cnn_backbone_resumes_from_its_own_checkpoint_only(cache_dir, tmp_path):
-    cfg = _backbone_cfg(cache_dir, "resnet10t")
-    first = train(cfg, tmp_path / "a")
+def test_a_cnn_backbone_resumes_from_its_own_checkpoint_only(cache_dir, backbone_runs, tmp_path):
+    runs, results = backbone_runs
+    cfg = _backbone_cfg(cache_dir, "resnet10t", "seed=1", "trainer.measure_latency=false")
+    first = results["resnet10t", 1]  # trained with this config
     assert first["backbone"] == "resnet10t" and "latency_ms" not in first
+    shutil.copytree(runs / "resnet10t" / "seed1", tmp_path / "a")
     (tmp_path / "a" / "result.json").unlink()  # rerun: resumes, the model must match
     again = train(cfg, tmp_path / "a")
     assert again["metrics"]["top1"] == first["metrics"]["top1"]
@@ -87,17 +111,17 @@ def test_hydra_names_the_run_dir_after_the_backbone(cache_dir):
     assert cfg.recipe.name == "modern" and cfg.trainer.measure_latency
 
 
-def test_the_backbones_table_from_real_runs(cache_dir, tmp_path):
+def test_the_backbones_table_from_real_runs(backbone_runs, tmp_path):
     from ladder.report.backbones import write_backbones
 
-    for name, extra in (("resnet10t", []), ("vit_tiny_patch16_224", ["backbone_patch_size=8"])):
-        for seed in (0, 1):
-            cfg = _backbone_cfg(cache_dir, name, f"seed={seed}", *extra,
-                                f"trainer.measure_latency={seed == 0}")  # the median of one
-            train(cfg, tmp_path / "runs" / name / f"seed{seed}")
-    (tmp_path / "runs" / "junk").mkdir()
-    (tmp_path / "runs" / "junk" / "result.json").write_text("{not json")
-    md = write_backbones(tmp_path / "runs", tmp_path / "report").read_text()
+    runs = tmp_path / "runs"  # the runs' result.json files, and one that is not JSON
+    for found in backbone_runs[0].rglob("result.json"):
+        dest = runs / found.relative_to(backbone_runs[0])
+        dest.parent.mkdir(parents=True)
+        shutil.copy(found, dest)
+    (runs / "junk").mkdir()
+    (runs / "junk" / "result.json").write_text("{not json")
+    md = write_backbones(runs, tmp_path / "report").read_text()
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in md.splitlines()
             if line.startswith("| resnet10t") or line.startswith("| vit_tiny")}
     assert set(rows) == {"resnet10t", "vit_tiny_patch16_224"}

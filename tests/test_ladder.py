@@ -211,11 +211,16 @@ def test_package_exports():
     assert len(ladder.RUNGS) == 17
 
 
-def test_inspect_cli_json_table_and_diff(capsys):
+def test_inspect_cli_json_table_and_diff(measured, monkeypatch, capsys):
+    import copy
     import json as json_mod
 
-    from ladder.inspect import main
+    from ladder import inspect as inspect_mod
 
+    # The CLI prints what measure() returns; measure() itself is checked above (measured).
+    monkeypatch.setattr(inspect_mod, "measure", lambda names=None: copy.deepcopy(
+        [measured[n] for n in rungs.RUNG_NAMES if not names or n in names]))
+    main = inspect_mod.main
     assert main(["--json"]) == 0
     rows = json_mod.loads(capsys.readouterr().out)
     assert [r["rung"] for r in rows] == list(rungs.RUNG_NAMES)

@@ -17,8 +17,8 @@ if str(ROOT) not in sys.path:
 
 from ladder import report  # noqa: E402
 from ladder.rungs import RUNGS  # noqa: E402
+from conftest import offline_wandb_run  # noqa: E402
 from test_report import DEMO, demo_dir, write_result  # noqa: E402,F401  (demo_dir: a fixture)
-from wandb_records import read_records  # noqa: E402
 
 
 @pytest.fixture
@@ -26,22 +26,6 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc key
-
-
-def _the_run(folder: Path) -> tuple[dict, Path]:
-    """The one offline run under ``folder``. W&B's service process may still be writing the
-    transaction log when ``finish()`` returns in-process, so wait (up to 30 s) for its run
-    record and its history."""
-    import time
-
-    runs = list((folder / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1, runs
-    deadline = time.time() + 30
-    while True:
-        logged = read_records(next(runs[0].glob("run-*.wandb")))
-        if (logged["run"] is not None and logged["history"]) or time.time() > deadline:
-            return logged, runs[0] / "files"
-        time.sleep(0.5)
 
 
 def _table(files: Path, entry: dict) -> dict:
@@ -58,7 +42,7 @@ def _logged(history: list[dict], prefix: str) -> dict:
 def test_to_wandb_logs_the_report_as_one_run(demo_dir, tmp_path, offline):
     out = tmp_path / "rep"
     report.main([str(demo_dir), "--out", str(out), "--to-wandb", "ladder-test", "--group", "g1"])
-    logged, files = _the_run(out)
+    logged, files = offline_wandb_run(out)
     run = logged["run"]
     assert (run.project, run.run_group, run.job_type, run.display_name) == (
         "ladder-test", "g1", "report", "roadmap-full")
@@ -99,7 +83,7 @@ def test_to_wandb_uses_the_runs_sweep_group_or_asks_for_one(tmp_path, offline):
         write_result(root, "recipe", seed, v + 5, sweep_group="demo-sweep")
     report.main([str(root), "--out", str(tmp_path / "a"), "--view", "milestones",
                  "--to-wandb", "ent/ladder-test"])
-    logged, _ = _the_run(tmp_path / "a")
+    logged, _ = offline_wandb_run(tmp_path / "a")
     assert (logged["run"].run_group, logged["run"].entity) == ("demo-sweep", "ent")
     assert logged["summary"]["roadmap/split/recipe"] == pytest.approx(5.0)
     write_result(root, "recipe", 2, 77.0, sweep_group="other")
@@ -108,17 +92,13 @@ def test_to_wandb_uses_the_runs_sweep_group_or_asks_for_one(tmp_path, offline):
     assert (tmp_path / "b" / "roadmap.md").exists()  # the report itself is written
 
 
-def test_training_run_logs_its_ladder_position_and_loss_every_log_every_steps(tiny, tmp_path,
-                                                                                offline):
-    from ladder.trainer import train
-
-    cfg = tiny("kernel7", "logger=wandb", "logger.project=ladder-test", "trainer.epochs=2",
-               "trainer.channels_last=false")
-    result = train(cfg, tmp_path / "run")
-    logged, _ = _the_run(tmp_path / "run")
+def test_training_run_logs_its_ladder_position_and_loss_every_log_every_steps(finished_run):
+    # finished_run: the milestone alias "depthwise" (rung width), 2 epochs of 2 steps, log_every=1
+    result = finished_run.result
+    logged, _ = offline_wandb_run(finished_run.dir)
     config = logged["config"]
     assert (config["rung_index"], config["rung_label"], config["milestone"]) == (
-        9, "09 kernel7", "large_kernel")
+        5, "05 width", "depthwise")
     steps = [h for h in logged["history"] if "train/loss" in h]
     assert [h["train/step"] for h in steps] == [1, 2, 3, 4]  # log_every=1, 2 steps per epoch
     for epoch, row in enumerate(result["history"]):

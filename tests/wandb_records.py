@@ -38,12 +38,13 @@ def _payloads(data: bytes):
 
 
 def read_records(path: Path) -> dict:
-    """{'run': Record.run, 'config': {...}, 'history': [{...}], 'summary': {...}} of a run."""
+    """{'run': Record.run, 'config': {...}, 'history': [{...}], 'summary': {...}, 'exit_code':
+    None until the run's exit record is written} of a run."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     data = Path(path).read_bytes()
     assert data[:4] == b":W&B", f"{path} is not a W&B transaction log"
-    out = {"run": None, "config": {}, "history": [], "summary": {}}
+    out = {"run": None, "config": {}, "history": [], "summary": {}, "exit_code": None}
     for payload in _payloads(data):
         record = pb.Record()
         record.ParseFromString(payload)
@@ -56,6 +57,8 @@ def read_records(path: Path) -> dict:
         elif kind == "history":
             out["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                    for i in record.history.item})
+        elif kind == "exit":
+            out["exit_code"] = record.exit.exit_code
         elif kind == "summary":
             out["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                    for i in record.summary.update})
