@@ -201,16 +201,19 @@ def test_augmentation_traces_whole_with_torch_compile():
 
 
 @pytest.mark.slow
-def test_augmentation_compiles_to_one_inductor_graph_with_the_eager_pixels(monkeypatch):
+def test_augmentation_compiles_to_one_inductor_graph_with_the_eager_pixels():
     """The same, lowered by inductor (about a minute on a 2-core CPU), drawing its random
-    numbers as eager does: the compiled pixels are the eager ones."""
+    numbers as eager does: the compiled pixels are the eager ones. (inductor's own config
+    patch, not monkeypatch: undoing a monkeypatch deletes the option from inductor's config
+    module, and every later compile in the process then fails.)"""
     import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config, "fallback_random", True)
     torch._dynamo.reset()
     aug = BatchAugment(32, _modern(random_erasing=0.5), dense=True)
     x = _images(8, size=32)
-    torch.manual_seed(0)
-    out = torch.compile(aug, fullgraph=True)(x)
+    with inductor_config.patch(fallback_random=True):
+        torch.manual_seed(0)
+        out = torch.compile(aug, fullgraph=True)(x)
+    torch._dynamo.reset()
     torch.manual_seed(0)
     torch.testing.assert_close(out, aug(x), atol=1e-5, rtol=0)
