@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, List, Optional
 
-STEMS = ("resnet", "patchify")
+# "deep" last: the error message lists "resnet, patchify" first (tests/test_ladder.py reads it).
+STEMS = ("resnet", "patchify", "deep")
 SPATIAL_CONVS = ("dense", "depthwise")
 BLOCKS = ("bottleneck", "inverted_bottleneck")
 SPATIAL_POSITIONS = ("middle", "first")
@@ -19,6 +20,7 @@ ACTIVATIONS = ("relu", "gelu")
 COUNTS = ("all", "one")
 NORMS = ("batchnorm", "layernorm")
 DOWNSAMPLES = ("strided", "separate")
+STRIDE_LAYERS = ("spatial", "first")
 WEIGHT_INITS = ("kaiming", "trunc_normal")
 STEM_STRIDES = (4, 2, 1)
 
@@ -47,11 +49,15 @@ class NetConfig:
         depths: blocks per stage.
         widths: base width per stage (see above).
         width_multiplier: scales every width uniformly (small-scale proxies); rounded, >= 1.
-        stem: ``resnet`` (7x7/2 conv + norm + act + 3x3/2 max-pool) or ``patchify`` (k x k / k
-            conv, non-overlapping patches).
+        stem: ``resnet`` (7x7/2 conv + norm + act + 3x3/2 max-pool), ``deep`` (ResNet-C of He et
+            al. 2019, timm's ``resnet50c``: three 3x3 convs, the first stride 2, each with norm
+            and act, widths stem_width, stem_width, widths[0], then the 3x3/2 max-pool) or
+            ``patchify`` (k x k / k conv, non-overlapping patches).
+        stem_width: width of the deep stem's first two convs (scaled like ``widths``); only the
+            ``deep`` stem reads it.
         stem_stride: the stem's total downsampling: 4 (the paper), or 2 / 1 for low-resolution
-            inputs (resnet: no max-pool / also stride-1 conv; patchify: 2x2/2 / 1x1 patches).
-            One switch, applied identically to every rung.
+            inputs (resnet, deep: no max-pool / also a stride-1 first conv; patchify: 2x2/2 /
+            1x1 patches). One switch, applied identically to every rung.
         spatial_conv: ``dense`` or ``depthwise`` (groups = channels) k x k conv in each block.
         block: ``bottleneck`` (1x1 reduce, k x k, 1x1 expand) or ``inverted_bottleneck``
             (1x1 expand, k x k, 1x1 reduce).
@@ -68,6 +74,14 @@ class NetConfig:
         downsample: ``strided`` (stride 2 in each stage's first block, projection shortcut
             conv + norm) or ``separate`` (norm + 2x2/2 conv between stages, plus a norm after
             the stem and after global pooling).
+        stride_layer: which layer of a strided block carries the stride: ``spatial`` (the k x k
+            conv: torchvision's ResNet-50, He et al. 2019's ResNet-50-B; every rung) or
+            ``first`` (the block's first layer: the original ResNet-50 of He et al. 2016, stride
+            2 on the first 1x1 conv). With ``spatial_position=first`` both are the same layer.
+        shortcut_pool: the strided projection shortcut is a 2x2/2 average pool, then the 1x1
+            conv at stride 1 and its norm (ResNet-D of He et al. 2019, timm's ``resnet50d``);
+            a stride-1 projection (only the width changes) has no pool. Needs
+            ``downsample=strided``.
         layer_scale_init: initial per-channel scale of each residual branch; 0 disables it.
         drop_path_rate: stochastic depth rate of the last block, linear in depth from 0.
         weight_init: ``kaiming`` (torchvision's ResNet init) or ``trunc_normal`` (timm's
@@ -86,6 +100,7 @@ class NetConfig:
     widths: List[int] = field(default_factory=lambda: [64, 128, 256, 512])
     width_multiplier: float = 1.0
     stem: str = "resnet"
+    stem_width: int = 32
     stem_stride: int = 4
     spatial_conv: str = "dense"
     block: str = "bottleneck"
@@ -97,6 +112,8 @@ class NetConfig:
     norms_per_block: str = "all"
     norm: str = "batchnorm"
     downsample: str = "strided"
+    stride_layer: str = "spatial"
+    shortcut_pool: bool = False
     layer_scale_init: float = 0.0
     drop_path_rate: float = 0.0
     weight_init: str = "kaiming"
@@ -129,9 +146,17 @@ class NetConfig:
         _choice("model.norms_per_block", self.norms_per_block, COUNTS)
         _choice("model.norm", self.norm, NORMS)
         _choice("model.downsample", self.downsample, DOWNSAMPLES)
+        _choice("model.stride_layer", self.stride_layer, STRIDE_LAYERS)
+        if not isinstance(self.shortcut_pool, bool):
+            raise ConfigError(f"model.shortcut_pool={self.shortcut_pool!r} is not valid; allowed "
+                              f"values: True, False")
         _choice("model.weight_init", self.weight_init, WEIGHT_INITS)
         if self.weight_init_override is not None:
             _choice("model.weight_init_override", self.weight_init_override, WEIGHT_INITS)
+        if not isinstance(self.stem_width, int) or isinstance(self.stem_width, bool) \
+                or self.stem_width < 1:
+            raise ConfigError(f"model.stem_width={self.stem_width!r} is not valid; allowed "
+                              f"values: an integer >= 1")
         if not isinstance(self.expansion, int) or self.expansion < 1:
             raise ConfigError(f"model.expansion={self.expansion!r} is not valid; allowed values: "
                               f"an integer >= 1")
@@ -158,9 +183,22 @@ class NetConfig:
                               "are adjacent only when the spatial conv comes first; allowed "
                               "with spatial_position='middle': 'all'")
 
+        if self.shortcut_pool and self.downsample != "strided":
+            raise ConfigError(f"model.shortcut_pool=True needs model.downsample='strided' (got "
+                              f"model.downsample={self.downsample!r}): under separate "
+                              f"downsampling the 2x2/2 convs between stages downsample and no "
+                              f"block has a strided projection shortcut to pool")
+
+    def _scaled(self, width: int) -> int:
+        return max(1, round(width * self.width_multiplier))
+
     def scaled_widths(self) -> list[int]:
         """Base widths after the uniform width multiplier (at least 1 channel)."""
-        return [max(1, round(w * self.width_multiplier)) for w in self.widths]
+        return [self._scaled(w) for w in self.widths]
+
+    def scaled_stem_width(self) -> int:
+        """The deep stem's ``stem_width`` after the width multiplier (at least 1 channel)."""
+        return self._scaled(self.stem_width)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,7 +3,9 @@
 ``LadderNet(NetConfig())`` is torchvision's ResNet-50; ``LadderNet`` with the ``micro`` rung's
 config is timm's ``convnext_tiny``. Every step between is a point in the same space (see
 :class:`ladder.config.NetConfig`). Names follow timm: ``stem / stages / head``,
-``forward_features / forward_head``.
+``forward_features / forward_head``. The "Bag of Tricks" ResNet-50 variants (He et al. 2019)
+are points too: ``stride_layer="first"`` (the original ResNet-50), ``stem="deep"`` (timm's
+``resnet50c``), plus ``shortcut_pool=True`` (``resnet50d``).
 
 Bias rule (derived, not configured): a conv has a bias unless a BatchNorm directly follows it.
 That gives torchvision's bias-free ResNet and timm's all-bias ConvNeXt, and a sensible middle.
@@ -79,12 +81,33 @@ class PointwiseNormAct(nn.Module):
         self.act = make_act(act) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(x)
+
+    def pointwise(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer's computation (a method, so subclasses can call it: TorchScript has no
+        ``super().forward``)."""
         x = F.linear(x.permute(0, 2, 3, 1), self.conv.weight.flatten(1), self.conv.bias)
         if self.batchnorm:
             x = self.norm(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         else:
             x = self.norm(x)
         return self.act(x).permute(0, 3, 1, 2)
+
+
+class PooledProjection(PointwiseNormAct):
+    """ResNet-D's projection shortcut (He et al. 2019; timm's ``downsample_avg``): a 2x2/2
+    average pool (``ceil_mode``, padding not counted), then the 1x1 stride-1 conv and its norm.
+
+    Its parameters and their names (``conv``, ``norm``) are those of the strided 1x1 shortcut it
+    replaces; the pool has none. So ResNet-B and ResNet-D state dicts have the same keys.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int, norm: str | None):
+        super().__init__(in_chs, out_chs, norm, None)
+        self.pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.pool(x))
 
 
 def conv_norm_act(in_chs: int, out_chs: int, kernel_size: int, stride: int, groups: int,
@@ -114,7 +137,8 @@ class Block(nn.Module):
         in_chs / out_chs: residual-stream widths in and out.
         inner_chs: width between the layers (bottleneck inner or inverted-bottleneck hidden).
         stride: 2 in a stage's first block under strided downsampling, else 1.
-        cfg: the network config (layer order, norms, activations, kernel).
+        cfg: the network config (layer order, norms, activations, kernel, which layer takes the
+            stride, pooled shortcut).
         drop_path_rate: this block's stochastic depth rate.
     """
 
@@ -128,7 +152,11 @@ class Block(nn.Module):
                       (inner_chs, out_chs, 1, 1)]
             spatial = 0
         else:
-            shapes = [(in_chs, inner_chs, 1, 1), (inner_chs, inner_chs, k, stride),
+            # The stride on the k x k conv (ResNet-B), or on the first 1x1 conv (ResNet-50 of
+            # He et al. 2016).
+            first = cfg.stride_layer == "first"
+            shapes = [(in_chs, inner_chs, 1, stride if first else 1),
+                      (inner_chs, inner_chs, k, 1 if first else stride),
                       (inner_chs, out_chs, 1, 1)]
             spatial = 1
         last = len(shapes) - 1
@@ -148,7 +176,9 @@ class Block(nn.Module):
         self.layer_scale = (LayerScale(out_chs, cfg.layer_scale_init)
                             if cfg.layer_scale_init > 0 else nn.Identity())
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
-        if in_chs != out_chs or stride != 1:
+        if stride != 1 and cfg.shortcut_pool:
+            self.shortcut = PooledProjection(in_chs, out_chs, stride, cfg.norm)
+        elif in_chs != out_chs or stride != 1:
             self.shortcut = conv_norm_act(in_chs, out_chs, 1, stride, 1, cfg.norm, None)
         else:
             self.shortcut = nn.Identity()
@@ -180,12 +210,34 @@ class Stage(nn.Module):
         return self.blocks(x)
 
 
+def make_deep_stem(cfg: NetConfig, out_chs: int) -> nn.Sequential:
+    """ResNet-C's deep stem (He et al. 2019; timm's ``resnet50c``): three 3x3 convs of widths
+    ``stem_width``, ``stem_width``, ``out_chs``, the first with stride 2, each followed by norm
+    and activation, then the 3x3/2 max-pool; ``stem_stride`` as for the ResNet stem.
+
+    One flat Sequential in timm's order: timm's ``conv1.{0,1,3,4,6}`` are ``stem.{0,1,3,4,6}``,
+    its ``bn1`` is ``stem.7`` (``act1`` 8, ``maxpool`` 9), and ``stem.0`` is the first conv.
+    """
+    width = cfg.scaled_stem_width()
+    layers: list[nn.Module] = []
+    for i, (cin, cout) in enumerate([(cfg.in_chans, width), (width, width), (width, out_chs)]):
+        stride = 2 if i == 0 and cfg.stem_stride > 1 else 1
+        layers += [nn.Conv2d(cin, cout, 3, stride, 1, bias=cfg.norm != "batchnorm"),
+                   make_norm(cfg.norm, cout), make_act(cfg.activation)]
+    if cfg.stem_stride == 4:
+        layers.append(nn.MaxPool2d(3, 2, 1))
+    return nn.Sequential(*layers)
+
+
 def make_stem(cfg: NetConfig, out_chs: int) -> nn.Sequential:
-    """ResNet stem (7x7/2 conv, norm, act, 3x3/2 max-pool) or patchify (k x k / k conv).
+    """ResNet stem (7x7/2 conv, norm, act, 3x3/2 max-pool), deep stem (:func:`make_deep_stem`)
+    or patchify (k x k / k conv).
 
     ``stem_stride`` < 4 shrinks the stem for low-resolution inputs, the same way for every rung.
     """
     separate = cfg.downsample == "separate"
+    if cfg.stem == "deep":
+        return make_deep_stem(cfg, out_chs)
     if cfg.stem == "resnet":
         conv_stride = 1 if cfg.stem_stride == 1 else 2
         layers = [nn.Conv2d(cfg.in_chans, out_chs, 7, conv_stride, 3,
