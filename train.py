@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 import ladder.conf_store  # noqa: F401  (registers the schema)
+from ladder import rungs
 from ladder.compose import to_typed
 from ladder.config import ConfigError
 from ladder.data import DataError
@@ -52,9 +53,24 @@ def requeue_if_submitit(signum: int | None) -> None:
         handler(sig, None)
 
 
+def config_dirs_from_argv(argv: list[str]) -> list[str]:
+    """The directories of ``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR``: a user's
+    own ladders and rungs, found before the package's (before Hydra composes, so a sweep's
+    ``${ladder_rungs:...}`` finds them too)."""
+    dirs = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.split("=", 1)[1])
+    return dirs
+
+
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
+    # The ladder files are read from Hydra's own search path (a SLURM job has no argv to parse).
+    rungs.set_search_path([s.path for s in hc.runtime.config_sources if s.schema == "file"])
     multirun = hc.mode == RunMode.MULTIRUN
     try:
         typed = to_typed(cfg)  # validates every value, naming the key
@@ -85,4 +101,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    rungs.set_search_path(config_dirs_from_argv(sys.argv[1:]))
     main()

@@ -19,6 +19,17 @@ from ladder.conf_store import CONF_DIR
 from ladder.config import NetConfig
 
 
+def searchpath_overrides(dirs: Sequence[str | Path] | None = None) -> list[str]:
+    """The Hydra override that adds config directories of a user's own (their ``ladder/`` and
+    ``rung/`` files; default: :func:`ladder.rungs.set_search_path`'s) to the package's
+    ``conf/``, as ``train.py --config-dir`` does; none when there are none."""
+    dirs = [d for d in (rungs.search_path() if dirs is None else rungs.config_dirs(dirs))
+            if Path(d) != CONF_DIR.resolve()]
+    if not dirs:
+        return []
+    return ["hydra.searchpath=[" + ",".join(f"file://{d}" for d in dirs) + "]"]
+
+
 @contextmanager
 def _fresh_hydra(config_dir: Path | None = None) -> Iterator[None]:
     """initialize_config_dir (default: the package's conf/), even when called from inside a
@@ -40,18 +51,28 @@ def _fresh_hydra(config_dir: Path | None = None) -> Iterator[None]:
             gh.initialize(saved)
 
 
+def _ladder_override(overrides: Sequence[str]) -> str | None:
+    """The ladder a list of overrides selects (``ladder=<name>``), if any."""
+    for o in overrides:
+        if o.startswith("ladder="):
+            return o.split("=", 1)[1]
+    return None
+
+
 def compose_config(rung: str | None, overrides: Sequence[str] = (),
-                   return_hydra_config: bool = False) -> DictConfig:
-    """The composed (unresolved) config of ``train.py +rung=<rung> <overrides>``.
+                   return_hydra_config: bool = False, ladder: str | None = None) -> DictConfig:
+    """The composed (unresolved) config of ``train.py [ladder=<ladder>] +rung=<rung>
+    <overrides>`` (the ladder: ``ladder``, else a ``ladder=`` override, else the default).
 
     Unknown rung names fail with the list of valid names.
     """
-    extra = []
+    extra = [f"ladder={ladder}"] if ladder else []
     if rung is not None:
-        rungs.resolve(rung)  # clear error for unknown names
-        extra = [f"+rung={rung}"]
+        name = ladder or _ladder_override(overrides) or rungs.DEFAULT_LADDER
+        rungs.load_ladder(name).resolve(rung)  # clear error for unknown names
+        extra.append(f"+rung={rung}")
     with _fresh_hydra():
-        return compose("train", overrides=extra + list(overrides),
+        return compose("train", overrides=searchpath_overrides() + extra + list(overrides),
                        return_hydra_config=return_hydra_config)
 
 
@@ -62,8 +83,9 @@ def to_typed(cfg: DictConfig):
 
     if OmegaConf.is_missing(cfg, "rung"):
         if not cfg.get("backbone"):
+            name = OmegaConf.select(cfg, "ladder.name", default=None) or rungs.DEFAULT_LADDER
             raise ConfigError("no rung chosen: run `python train.py +rung=<name>` (valid names: "
-                              + ", ".join(rungs.valid_names())
+                              + ", ".join(rungs.load_ladder(name).valid_names())
                               + ") or `python train.py backbone=<timm model name>`")
         cfg = cfg.copy()
         cfg.rung = None
@@ -71,15 +93,17 @@ def to_typed(cfg: DictConfig):
 
 
 @lru_cache(maxsize=None)
-def _paper_scale_fields(rung: str) -> tuple:
-    cfg = compose_config(rung, ["preset=imagenet", "data.root=unused"])
+def _paper_scale_fields(rung: str, ladder: str | None) -> tuple:
+    cfg = compose_config(rung, ["preset=imagenet", "data.root=unused"], ladder=ladder)
     return tuple(OmegaConf.to_container(cfg.model, resolve=True).items())
 
 
-def rung_net_config(rung: str, **changes) -> NetConfig:
+def rung_net_config(rung: str, ladder: str | None = None, **changes) -> NetConfig:
     """The rung's NetConfig at the paper's scale (width multiplier 1, stem stride 4, 1000
-    classes); keyword arguments change fields (e.g. ``num_classes=10``). Composed once per rung."""
-    model = {k: (list(v) if isinstance(v, list) else v) for k, v in _paper_scale_fields(rung)}
+    classes), the rung named in ``ladder`` (default: ConvNeXt's); keyword arguments change
+    fields (e.g. ``num_classes=10``). Composed once per rung."""
+    model = {k: (list(v) if isinstance(v, list) else v)
+             for k, v in _paper_scale_fields(rung, ladder)}
     model.update(changes)
     return NetConfig(**model)
 
@@ -101,32 +125,42 @@ def flatten(node, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def config_diff(rung_a: str, rung_b: str, overrides: Sequence[str] = ()) -> dict[str, tuple]:
-    """Keys whose composed values differ between two rungs: key -> (value in a, value in b)."""
-    a = flatten(compose_config(rung_a, overrides))
-    b = flatten(compose_config(rung_b, overrides))
+def config_diff(rung_a: str, rung_b: str, overrides: Sequence[str] = (),
+                ladder: str | None = None) -> dict[str, tuple]:
+    """Keys whose composed values differ between two rungs (of ``ladder``, default ConvNeXt's):
+    key -> (value in a, value in b)."""
+    a = flatten(compose_config(rung_a, overrides, ladder=ladder))
+    b = flatten(compose_config(rung_b, overrides, ladder=ladder))
     missing = object()
     return {k: (a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b))
             if a.get(k, missing) != b.get(k, missing)}
 
 
 # ----------------------------------------------------------------------------- checking a ladder
-def _composed_flat(config_dir: Path, rung: str) -> dict[str, object]:
-    """``+rung=<rung>``'s composed config from ``config_dir`` as dotted keys, minus ``rung``."""
-    with _fresh_hydra(config_dir):
-        flat = flatten(compose("train", overrides=[f"+rung={rung}"]))
+def _composed_flat(config_dir: Path, rung: str, ladder: str | None = None
+                   ) -> dict[str, object]:
+    """``[ladder=<ladder>] +rung=<rung>``'s composed config as dotted keys, minus ``rung``:
+    from ``config_dir`` when it is a whole config directory (it has ``train.yaml``), else from
+    the package's ``conf/`` with ``config_dir`` added to the search path (a user's own ladder
+    and rung files)."""
+    whole = (Path(config_dir) / "train.yaml").is_file()
+    extra = [] if whole else searchpath_overrides([config_dir, *rungs.search_path()])
+    if ladder:
+        extra.append(f"ladder={ladder}")
+    with _fresh_hydra(config_dir if whole else None):
+        flat = flatten(compose("train", overrides=[*extra, f"+rung={rung}"]))
     flat.pop("rung", None)
     return flat
 
 
-def step_changes(config_dir: Path, rung: str, parent: str, memo: dict | None = None
-                 ) -> dict[str, tuple]:
+def step_changes(config_dir: Path, rung: str, parent: str, memo: dict | None = None,
+                 ladder: str | None = None) -> dict[str, tuple]:
     """Keys (all but ``rung``) whose composed values differ from the parent's; ``memo`` keeps
     composed configs between calls."""
     memo = {} if memo is None else memo
     for name in (rung, parent):
         if name not in memo:
-            memo[name] = _composed_flat(config_dir, name)
+            memo[name] = _composed_flat(config_dir, name, ladder)
     a, b = memo[parent], memo[rung]
     missing = object()
     return {k: (a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b))
@@ -146,7 +180,7 @@ def check_ladder(name: str = rungs.DEFAULT_LADDER, search_path: str | Path | Non
         if rung.parent is None or (only is not None and rung.name not in only):
             continue
         path = config_dir / "rung" / f"{rung.name}.yaml"
-        changed = step_changes(config_dir, rung.name, rung.parent, memo)
+        changed = step_changes(config_dir, rung.name, rung.parent, memo, ladder.name)
         if not changed:
             raise rungs.LadderError(
                 f"{path} changes nothing: its composed config equals its parent "

@@ -35,16 +35,20 @@ def ladder_rungs(which: str, *, _root_=None) -> str:
     return ",".join(rungs.load_ladder(name or rungs.DEFAULT_LADDER).select(which))
 
 
-def sweep_rungs(spec: str, config_dir: Path = CONF_DIR) -> list[str]:
+def sweep_rungs(spec: str, config_dir: Path = CONF_DIR, ladder: str | None = None) -> list[str]:
     """The rungs of ``+sweep=<spec>`` (``conf/sweep/<spec>.yaml``'s ``+rung`` parameter,
     resolved as the sweeper resolves it), or ``spec`` itself as names separated by commas;
-    each name checked. For scripts that run a sweep's jobs themselves (scripts/sweep.py)."""
+    each name checked, in ``ladder`` (default: ConvNeXt's). For scripts that run a sweep's
+    jobs themselves (scripts/sweep.py)."""
     path = Path(config_dir) / "sweep" / f"{spec}.yaml"
+    name = ladder or rungs.DEFAULT_LADDER
     if path.is_file():
-        spec = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper.params.+rung")
+        node = OmegaConf.load(path)
+        node.ladder = {"name": name}  # what ${ladder_rungs:...} reads
+        spec = OmegaConf.select(node, "hydra.sweeper.params.+rung")
         if spec is None:  # resolved above, by ladder_rungs for a ladder's sweep
             raise rungs.LadderError(f"{path} sweeps no +rung (hydra.sweeper.params)")
-    return rungs.load_ladder().select(str(spec))
+    return rungs.load_ladder(name).select(str(spec))
 
 
 def register() -> None:

@@ -96,6 +96,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and_bia
 
 def build_optimizer(model: torch.nn.Module, recipe: RecipeConfig, lr: float) -> torch.optim.Optimizer:
     groups = param_groups(model, recipe.weight_decay, recipe.decay_norm_and_bias)
-    if recipe.optimizer == "sgd":  # torchvision's: plain momentum, no Nesterov
-        return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum)
+    if recipe.optimizer == "sgd":  # torchvision's: plain momentum; Bag of Tricks': Nesterov
+        return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(recipe.betas))

@@ -1,4 +1,6 @@
-"""Every rung as a timm model: ``timm.create_model("ladder_<rung>", ...)``.
+"""Every rung of every built-in ladder as a timm model: ``timm.create_model("<prefix><rung>")``,
+the prefix being the ladder's (``ladder_micro`` for ConvNeXt's, ``tricks_resnet50d`` for Bag of
+Tricks').
 
 Each rung (and milestone alias) is registered with a pretrained config (input size, mean/std,
 interpolation and crop of its recipe's evaluation, first conv, classifier, pooled size) and is
@@ -31,7 +33,15 @@ from ladder.model import LadderNet
 from ladder.schema import DataConfig, RecipeConfig
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-LADDER = rungs.LADDER  # the ladder registered: its rungs and aliases as <prefix><name>
+LADDER = rungs.LADDER  # the default ladder (ConvNeXt's): its rungs as ladder_<name>
+
+
+def builtin_ladders() -> list[rungs.Ladder]:
+    """The package's ladders (``conf/ladder/*.yaml``), the default first: each registered under
+    its own prefix."""
+    names = sorted(p.stem for p in (CONF_DIR / "ladder").glob("*.yaml"))
+    names.sort(key=lambda n: n != rungs.DEFAULT_LADDER)
+    return [rungs.load_ladder(n, ()) for n in names]
 NET_FIELDS = tuple(f.name for f in fields(NetConfig))
 HEAD_ARGS = ("global_pool", "drop_rate")  # timm's head options (LadderNet's own arguments)
 
@@ -71,10 +81,10 @@ def _paper_input_size() -> int:
     return int(data.get("image_size", DataConfig.image_size))
 
 
-def pretrained_cfg_for(name: str) -> dict[str, Any]:
-    """timm's pretrained config of ``ladder_<name>``: the data settings of the rung's recipe at
+def pretrained_cfg_for(name: str, ladder: rungs.Ladder = LADDER) -> dict[str, Any]:
+    """timm's pretrained config of ``<prefix><name>``: the data settings of the rung's recipe at
     the paper's scale (no weights)."""
-    rung = LADDER.resolve(name)
+    rung = ladder.resolve(name)
     recipe = _load(CONF_DIR / "recipe" / f"{rung_recipe(rung.name)}.yaml")
     size = _paper_input_size()
     paper = NetConfig()  # every rung at the paper's scale: stem stride 4, four stages
@@ -89,10 +99,10 @@ def pretrained_cfg_for(name: str) -> dict[str, Any]:
         std=IMAGENET_DEFAULT_STD,
         first_conv="stem.0",
         classifier="fc",
-        description=f"{LADDER.title} step {LADDER.index(name)}: {rung.step} "
+        description=f"{ladder.title} step {ladder.index(name)}: {rung.step} "
                     f"(rung {rung.name!r}, recipe {rung_recipe(rung.name)!r})",
-        paper_name="A ConvNet for the 2020s",
-        paper_ids="arXiv:2201.03545",
+        paper_name=ladder.reference.paper or ladder.reference.source,
+        paper_ids=f"arXiv:{ladder.reference.arxiv}" if ladder.reference.arxiv else None,
     )
 
 
@@ -101,10 +111,10 @@ def _pool_size(size: int, stem_stride: int, num_stages: int) -> tuple[int, int]:
     return (math.ceil(size / reduction),) * 2
 
 
-def _rung_fields(name: str) -> dict:
+def _rung_fields(name: str, ladder: rungs.Ladder) -> dict:
     from ladder.compose import rung_net_config  # Hydra only when a model is built
 
-    return rung_net_config(name).to_dict()
+    return rung_net_config(name, ladder=ladder.name).to_dict()
 
 
 def _build_net(rung_fields: dict, device: Any = None, dtype: torch.dtype | None = None,
@@ -122,12 +132,14 @@ def _build_net(rung_fields: dict, device: Any = None, dtype: torch.dtype | None 
     return model
 
 
-def create_ladder_model(name: str, pretrained: bool = False, **kwargs) -> LadderNet:
-    """Build ``ladder_<name>`` with timm's ``build_model_with_cfg`` (what the entry points do)."""
+def create_ladder_model(name: str, pretrained: bool = False, ladder: rungs.Ladder = LADDER,
+                        **kwargs) -> LadderNet:
+    """Build ``<prefix><name>`` with timm's ``build_model_with_cfg`` (what the entry points do)."""
     if pretrained:
-        raise ValueError(f"{LADDER.prefix}{name} has no pretrained weights; train it with "
-                         f"`python train.py +rung={name}`")
-    rung_fields = _rung_fields(LADDER.resolve(name).name)
+        select = "" if ladder.name == rungs.DEFAULT_LADDER else f"ladder={ladder.name} "
+        raise ValueError(f"{ladder.prefix}{name} has no pretrained weights; train it with "
+                         f"`python train.py {select}+rung={name}`")
+    rung_fields = _rung_fields(ladder.resolve(name).name, ladder)
     depths = kwargs.get("depths", rung_fields["depths"])
     stem_stride = kwargs.get("stem_stride", rung_fields["stem_stride"])
     size = _paper_input_size()
@@ -137,7 +149,7 @@ def create_ladder_model(name: str, pretrained: bool = False, **kwargs) -> Ladder
                **(kwargs.pop("pretrained_cfg_overlay", None) or {})}
     return build_model_with_cfg(
         lambda **kw: _build_net(rung_fields, **kw),
-        f"{LADDER.prefix}{name}",
+        f"{ladder.prefix}{name}",
         pretrained=False,
         pretrained_cfg_overlay=overlay,
         # One feature per stage, like timm's ConvNeXt: every rung has the same four taps.
@@ -146,13 +158,13 @@ def create_ladder_model(name: str, pretrained: bool = False, **kwargs) -> Ladder
     )
 
 
-def _make_entrypoint(name: str):
+def _make_entrypoint(name: str, ladder: rungs.Ladder):
     def entrypoint(pretrained: bool = False, **kwargs) -> LadderNet:
-        return create_ladder_model(name, pretrained=pretrained, **kwargs)
+        return create_ladder_model(name, pretrained=pretrained, ladder=ladder, **kwargs)
 
-    entrypoint.__name__ = entrypoint.__qualname__ = f"{LADDER.prefix}{name}"
-    rung = LADDER.resolve(name)
-    entrypoint.__doc__ = f"The ladder's {rung.name!r} rung: {rung.step} ({LADDER.title})."
+    entrypoint.__name__ = entrypoint.__qualname__ = f"{ladder.prefix}{name}"
+    rung = ladder.resolve(name)
+    entrypoint.__doc__ = f"The ladder's {rung.name!r} rung: {rung.step} ({ladder.title})."
     entrypoint.__module__ = __name__
     return entrypoint
 
@@ -163,16 +175,23 @@ _REGISTERED = False
 
 
 def register_timm_models() -> None:
-    """Register ``<prefix><name>`` (``ladder_<name>``) for each rung and alias of the ladder, with
-    its pretrained config (idempotent)."""
+    """Register ``<prefix><name>`` for each rung and alias of every built-in ladder
+    (``ladder_<name>`` for ConvNeXt's), with its pretrained config (idempotent)."""
     global _REGISTERED
     if _REGISTERED:
         return
-    names = LADDER.valid_names()
-    default_cfgs.update(generate_default_cfgs(
-        {f"{LADDER.prefix}{name}": pretrained_cfg_for(name) for name in names}))
-    for name in names:
-        fn = _make_entrypoint(name)
-        globals()[fn.__name__] = fn  # timm registers by module attribute name
-        register_model(fn)
+    ladders = builtin_ladders()
+    prefixes = [ladder.prefix for ladder in ladders]
+    clash = next((p for i, p in enumerate(prefixes) if p in prefixes[:i]), None)
+    if clash is not None:
+        raise rungs.LadderError(f"two built-in ladders register under the prefix {clash!r}; "
+                                f"each ladder file needs its own prefix")
+    for ladder in ladders:
+        names = ladder.valid_names()
+        default_cfgs.update(generate_default_cfgs(
+            {f"{ladder.prefix}{name}": pretrained_cfg_for(name, ladder) for name in names}))
+        for name in names:
+            fn = _make_entrypoint(name, ladder)
+            globals()[fn.__name__] = fn  # timm registers by module attribute name
+            register_model(fn)
     _REGISTERED = True

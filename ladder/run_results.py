@@ -40,8 +40,11 @@ def banner(t: Trainer) -> str:
         f"[ladder] {t.device.type} {str(t.dtype).replace('torch.', '')}, output {t.out}",
     ]
     if c.experiment == "demo" and t.subject.rung:
+        dirs = [d for d in rungs.search_path() if d != str(rungs.CONF_DIR.resolve())]
+        select = "".join(f"--config-dir {d} " for d in dirs) + (
+            f"ladder={c.ladder} " if c.ladder != rungs.DEFAULT_LADDER else "")
         lines.append("[ladder] this is the small demo; the real thing: python train.py "
-                     f"+rung={t.subject.rung} preset=imagenet data.root=/path/to/imagenet")
+                     f"{select}+rung={t.subject.rung} preset=imagenet data.root=/path/to/imagenet")
     return "\n".join(lines)
 
 

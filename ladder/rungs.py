@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ladder.config import ConfigError
 
@@ -26,9 +26,10 @@ DEFAULT_LADDER = "convnext"
 KINDS = ("root", "recipe", "architecture")
 SELECTIONS = ("all", "milestones")  # what ${ladder_rungs:...} and Ladder.select accept
 
-_KEYS = {"name", "title", "prefix", "rungs", "aliases", "milestones", "reference", "targets"}
+_KEYS = {"name", "title", "prefix", "extends", "rungs", "aliases", "milestones", "reference",
+         "targets"}
 _RUNG_KEYS = {"name", "label", "kind"}
-_REFERENCE_KEYS = {"source", "table", "metric", "seeds", "numbers"}
+_REFERENCE_KEYS = {"source", "table", "metric", "seeds", "numbers", "paper", "arxiv"}
 _NUMBER_KEYS = {"top1", "std", "gflops"}
 _TARGET_KEYS = {"label", "top1", "note"}
 
@@ -48,9 +49,11 @@ class Rung:
             ``defaults``. Side branches (kernel 9/11) have a parent that is not the rung
             listed just before them.
         milestone: the chapter's milestone this rung completes, if any.
-        paper_top1: the reference top-1 (%).
+        paper_top1: the reference top-1 (%); ``None`` for a rung without reference numbers (a
+            step a user adds, which the paper never measured).
         paper_top1_std: the reference seed std (%), ``None`` where the paper gives none.
-        paper_gflops: the reference GFLOPs (GMACs of conv + linear layers at 224 px).
+        paper_gflops: the reference GFLOPs (GMACs of conv + linear layers at 224 px), or
+            ``None`` with ``paper_top1``.
         kind: what the step changes: ``root``, ``recipe`` or ``architecture``.
         side_branch: off the path from the root to the ladder's last rung (kernel 9/11), so
             measured against its parent.
@@ -60,9 +63,9 @@ class Rung:
     step: str
     parent: str | None
     milestone: str | None
-    paper_top1: float
+    paper_top1: float | None
     paper_top1_std: float | None
-    paper_gflops: float
+    paper_gflops: float | None
     kind: str = "architecture"
     side_branch: bool = False
 
@@ -75,6 +78,8 @@ class Reference:
     table: str
     metric: str | None = None
     seeds: int | None = None  # how many seeds the paper's mean and std are over
+    paper: str | None = None  # the paper's title (timm's paper_name)
+    arxiv: str | None = None  # its arXiv id (timm's paper_ids)
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,12 @@ class Ladder:
         for r in self.rungs:
             if r.name == rung:
                 return r
-        raise LadderError(f"unknown rung {name!r}; valid rungs: {', '.join(self.names)}; "
-                          f"milestones: {', '.join(self.milestones)}")
+        elsewhere = [other for other in ladder_names(self.path.parent.parent)
+                     if other != self.name and _has_rung(other, name, self.path.parent.parent)]
+        hint = (f"; {name!r} is a rung of ladder {', '.join(elsewhere)}: add "
+                f"ladder={elsewhere[0]}" if elsewhere else "")
+        raise LadderError(f"unknown rung {name!r} in ladder {self.name!r}{hint}; valid rungs: "
+                          f"{', '.join(self.names)}; milestones: {', '.join(self.milestones)}")
 
     def index(self, name: str) -> int:
         """Position of a rung (or alias, or milestone) in ladder order."""
@@ -159,21 +168,72 @@ class Ladder:
                           f"{', '.join(t.label for t in self.targets) or 'none'})")
 
 
-def load_ladder(name: str = DEFAULT_LADDER, search_path: str | Path | None = None) -> Ladder:
-    """The ladder ``<search_path>/ladder/<name>.yaml`` (default: the package's ``conf/``), its
-    parents read from ``<search_path>/rung/``; read and checked once per (name, path)."""
-    return _load(str(name), str(Path(search_path or CONF_DIR).resolve()))
+def load_ladder(name: str = DEFAULT_LADDER,
+                search_path: str | Path | Sequence[str | Path] | None = None) -> Ladder:
+    """The ladder ``ladder/<name>.yaml`` and its rungs' files ``rung/<rung>.yaml``, each taken
+    from the first config directory that has it: ``search_path`` (one directory or several,
+    e.g. a user's ``--config-dir``; see :func:`set_search_path`), then the package's ``conf/``.
+    Read and checked once per (name, directories)."""
+    if search_path is None:
+        dirs = _SEARCH_PATH
+    elif isinstance(search_path, (str, Path)):
+        dirs = (search_path,)
+    else:
+        dirs = tuple(search_path)
+    return _load(str(name), config_dirs(dirs))
+
+
+def config_dirs(extra: Sequence[str | Path] = ()) -> tuple[str, ...]:
+    """``extra`` then the package's ``conf/``, resolved, each once, in search order."""
+    out: list[str] = []
+    for d in (*extra, CONF_DIR):
+        path = str(Path(d).expanduser().resolve())
+        if path not in out:
+            out.append(path)
+    return tuple(out)
+
+
+_SEARCH_PATH: tuple[str, ...] = ()
+
+
+def set_search_path(dirs: Sequence[str | Path]) -> None:
+    """Config directories searched before the package's ``conf/`` by every later
+    :func:`load_ladder` call without its own ``search_path``: the entry points set it from
+    Hydra's search path (``--config-dir``) or a script's ``--config-dir``."""
+    global _SEARCH_PATH
+    _SEARCH_PATH = tuple(str(Path(d).expanduser().resolve()) for d in dirs)
+
+
+def search_path() -> tuple[str, ...]:
+    """The directories :func:`load_ladder` searches by default, the package's ``conf/`` last."""
+    return config_dirs(_SEARCH_PATH)
 
 
 @lru_cache(maxsize=None)
-def _load(name: str, conf: str) -> Ladder:
-    conf_dir = Path(conf)
-    path = conf_dir / "ladder" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (conf_dir / "ladder").glob("*.yaml"))
-        raise LadderError(f"no ladder {name!r}: {path} does not exist (ladders there: "
+def _load(name: str, dirs: tuple[str, ...]) -> Ladder:
+    conf_dirs = [Path(d) for d in dirs]
+    found = [d / "ladder" / f"{name}.yaml" for d in conf_dirs
+             if (d / "ladder" / f"{name}.yaml").is_file()]
+    if not found:
+        known = sorted({p.stem for d in conf_dirs for p in (d / "ladder").glob("*.yaml")})
+        raise LadderError(f"no ladder {name!r}: no ladder/{name}.yaml in "
+                          f"{', '.join(map(str, conf_dirs))} (ladders there: "
                           f"{', '.join(known) or 'none'})")
-    return _Reader(path, conf_dir).ladder(_read_yaml(path))
+    return _Reader(found[0], conf_dirs).ladder(_read_yaml(found[0]))
+
+
+def ladder_names(conf_dir: str | Path | None = None) -> list[str]:
+    """The ladders :func:`load_ladder` can find (``conf_dir`` searched before the default
+    search path), sorted."""
+    dirs = config_dirs((conf_dir, *_SEARCH_PATH) if conf_dir else _SEARCH_PATH)
+    return sorted({p.stem for d in dirs for p in (Path(d) / "ladder").glob("*.yaml")})
+
+
+def _has_rung(ladder: str, rung: str, conf_dir: Path) -> bool:
+    try:
+        return rung in load_ladder(ladder, (conf_dir, *_SEARCH_PATH)).valid_names()
+    except LadderError:  # a broken ladder elsewhere does not hide this error
+        return False
 
 
 def _read_yaml(path: Path) -> Any:
@@ -192,8 +252,18 @@ def _number(value: Any) -> bool:
 class _Reader:
     """Reads one ladder file; every error is one sentence that names the file."""
 
-    def __init__(self, path: Path, conf_dir: Path):
-        self.path, self.rung_dir = path, conf_dir / "rung"
+    def __init__(self, path: Path, conf_dirs: list[Path]):
+        self.path, self.conf_dirs = path, conf_dirs
+        # error messages name the rung directory next to the ladder file
+        self.rung_dir = path.parent.parent / "rung"
+
+    def rung_path(self, name: str) -> Path:
+        """``rung/<name>.yaml`` in the first config directory that has it (else the one next
+        to the ladder file, for the error message)."""
+        for d in self.conf_dirs:
+            if (d / "rung" / f"{name}.yaml").is_file():
+                return d / "rung" / f"{name}.yaml"
+        return self.rung_dir / f"{name}.yaml"
 
     def fail(self, message: str) -> LadderError:
         return LadderError(f"{self.path}: {message}")
@@ -218,7 +288,7 @@ class _Reader:
         return value
 
     def rung_file(self, name: str, alias: bool = False) -> tuple[Path, dict]:
-        path = self.rung_dir / f"{name}.yaml"
+        path = self.rung_path(name)
         if not path.is_file():
             raise self.fail(f"{name!r} has no rung file: {path} does not exist")
         body = _read_yaml(path)
@@ -239,7 +309,39 @@ class _Reader:
                               f"_self_ and group overrides), not {defaults!r}")
         return plain[0].removeprefix("/rung/") if plain else None
 
+    def extended(self, data: Any, seen: tuple[str, ...] = ()) -> Any:
+        """``data`` with the ladder it ``extends`` merged in: the base's rungs, then this file's;
+        aliases alike; milestones, targets and the reference's source from this file where it
+        gives them, else the base's; reference numbers merged (this file's win)."""
+        if not isinstance(data, dict) or "extends" not in data:
+            return data
+        base_name = data["extends"]
+        if not isinstance(base_name, str) or not base_name:
+            raise self.fail(f"extends must name a ladder, not {base_name!r}")
+        if base_name in seen or base_name == self.path.stem:
+            raise self.fail(f"extends forms a cycle: {' -> '.join((*seen, base_name))}")
+        base_path = next((d / "ladder" / f"{base_name}.yaml" for d in self.conf_dirs
+                          if (d / "ladder" / f"{base_name}.yaml").is_file()), None)
+        if base_path is None:
+            raise self.fail(f"extends {base_name!r}, but no ladder/{base_name}.yaml is in "
+                            f"{', '.join(map(str, self.conf_dirs))}")
+        base = self.extended(_read_yaml(base_path), (*seen, self.path.stem, base_name))
+        if not isinstance(base, dict):
+            raise LadderError(f"{base_path} must be a mapping")
+        merged = {k: v for k, v in base.items() if k not in ("name", "title", "prefix")}
+        merged.update({k: v for k, v in data.items() if k != "extends"})
+        for key in ("rungs", "aliases"):
+            if isinstance(base.get(key), list) and isinstance(data.get(key, []), list):
+                merged[key] = base.get(key, []) + data.get(key, [])
+        own_ref = data.get("reference")
+        if isinstance(base.get("reference"), dict) and isinstance(own_ref, dict):
+            numbers = {**(base["reference"].get("numbers") or {}),
+                       **(own_ref.get("numbers") or {})}
+            merged["reference"] = {**base["reference"], **own_ref, "numbers": numbers}
+        return merged
+
     def ladder(self, data: Any) -> Ladder:
+        data = self.extended(data)
         self.check_keys("the ladder", data, _KEYS, {"name", "prefix", "rungs", "milestones",
                                                     "reference"})
         if data["name"] != self.path.stem:
@@ -279,7 +381,7 @@ class _Reader:
             parent = parents[name]
             if parent is not None and parent not in parents:
                 raise self.fail(f"the parent of rung {name!r} ({parent!r}, from the defaults of "
-                                f"{self.rung_dir / f'{name}.yaml'}) is not a rung of this ladder")
+                                f"{self.rung_path(name)}) is not a rung of this ladder")
         for name in order:  # a cycle: following the parents comes back to a rung
             chain, seen = [name], {name}
             while parents[chain[-1]] is not None:
@@ -330,7 +432,7 @@ class _Reader:
 
     def reference(self, node: Any, order: list[str]) -> tuple[Reference, dict]:
         self.check_keys("reference", node, _REFERENCE_KEYS, {"source", "table", "numbers"})
-        for key in ("source", "table", "metric"):
+        for key in ("source", "table", "metric", "paper", "arxiv"):
             if node.get(key) is not None and not isinstance(node[key], str):
                 raise self.fail(f"reference.{key} must be a string, not {node[key]!r}")
         seeds = node.get("seeds")
@@ -348,8 +450,9 @@ class _Reader:
         out = {}
         for name in order:
             where = f"reference.numbers.{name}"
-            if name not in numbers:
-                raise self.fail(f"{where} is missing (every rung needs its reference numbers)")
+            if name not in numbers:  # a step the reference never measured (a user's own)
+                out[name] = (None, None, None)
+                continue
             self.check_keys(where, numbers[name], _NUMBER_KEYS, {"top1", "gflops"})
             row = numbers[name]
             for key in ("top1", "std", "gflops"):
@@ -359,7 +462,8 @@ class _Reader:
                                     + (" (or null)" if key == "std" else ""))
             out[name] = (float(row["top1"]), None if row.get("std") is None
                          else float(row["std"]), float(row["gflops"]))
-        return Reference(node["source"], node["table"], node.get("metric"), seeds), out
+        return Reference(node["source"], node["table"], node.get("metric"), seeds,
+                         node.get("paper"), node.get("arxiv")), out
 
     def targets(self, node: Any) -> tuple[Target, ...]:
         if not isinstance(node, list):

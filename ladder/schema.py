@@ -43,6 +43,7 @@ class RecipeConfig:
     lr_ref_batch: int = 256
     batch_size: int = 256  # the recipe's effective (global) batch
     momentum: float = 0.9
+    nesterov: bool = False  # SGD with Nesterov momentum (Bag of Tricks' NAG); torchvision: off
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 1e-4
     # torchvision's original recipe decays every parameter; the modern one skips norms,

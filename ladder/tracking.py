@@ -90,11 +90,14 @@ def ladder_position(config: dict) -> dict[str, Any]:
     config without a known rung, e.g. a timm backbone)."""
     from ladder import rungs
 
+    name = config.get("ladder")
+    name = name.get("name") if isinstance(name, dict) else name
     try:
-        rung = rungs.resolve(str(config.get("rung")))
+        ladder = rungs.load_ladder(str(name or rungs.DEFAULT_LADDER))
+        rung = ladder.resolve(str(config.get("rung")))
     except ValueError:
         return {}
-    i = rungs.index(rung.name)
+    i = ladder.index(rung.name)
     return {"rung_index": i, "rung_label": f"{i:02d} {rung.name}", "milestone": rung.milestone}
 
 

@@ -29,47 +29,53 @@ from ladder import rungs
 MODEL = "model."
 
 
+def _ladder(ladder: str | None) -> rungs.Ladder:
+    return rungs.load_ladder(ladder or rungs.DEFAULT_LADDER)
+
+
 @lru_cache(maxsize=None)
-def _flat(rung: str) -> dict[str, Any]:
+def _flat(rung: str, ladder: str | None = None) -> dict[str, Any]:
     """The rung's composed config (default preset) as dotted keys; composed once per rung."""
     from ladder.compose import compose_config, flatten
 
-    return flatten(compose_config(rung))
+    return flatten(compose_config(rung, ladder=ladder))
 
 
-def _step_diff(rung: str, parent: str) -> dict[str, tuple[Any, Any]]:
-    a, b = _flat(parent), _flat(rung)
+def _step_diff(rung: str, parent: str, ladder: str | None = None) -> dict[str, tuple[Any, Any]]:
+    a, b = _flat(parent, ladder), _flat(rung, ladder)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
             if k != "rung" and a.get(k) != b.get(k)}
 
 
-def _is_architectural(rung: str) -> bool:
-    return rungs.LADDER.kinds[rung] == "architecture"
+def _is_architectural(rung: str, ladder: str | None = None) -> bool:
+    return _ladder(ladder).kinds[rung] == "architecture"
 
 
 @lru_cache(maxsize=None)
-def axes() -> tuple[str, ...]:
-    """The model keys (without ``model.``) that some architectural step of the ladder changes."""
+def axes(ladder: str | None = None) -> tuple[str, ...]:
+    """The model keys (without ``model.``) that some architectural step of the ladder (default:
+    ConvNeXt's) changes."""
     keys: set[str] = set()
-    for r in rungs.LADDER.rungs:
-        if r.parent and _is_architectural(r.name):
-            keys |= {k[len(MODEL):] for k in _step_diff(r.name, r.parent)
+    for r in _ladder(ladder).rungs:
+        if r.parent and _is_architectural(r.name, ladder):
+            keys |= {k[len(MODEL):] for k in _step_diff(r.name, r.parent, ladder)
                      if k.startswith(MODEL)}
     return tuple(sorted(keys))
 
 
 @lru_cache(maxsize=None)
-def rung_axes(rung: str) -> tuple[tuple[str, Any], ...]:
+def rung_axes(rung: str, ladder: str | None = None) -> tuple[tuple[str, Any], ...]:
     """The rung's values on :func:`axes`."""
-    flat = _flat(rung)
-    return tuple((k, _frozen(flat.get(MODEL + k))) for k in axes())
+    flat = _flat(rung, ladder)
+    return tuple((k, _frozen(flat.get(MODEL + k))) for k in axes(ladder))
 
 
-def variant_of(rung: str, model: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def variant_of(rung: str, model: dict[str, Any], ladder: str | None = None
+               ) -> tuple[tuple[str, Any], ...]:
     """How ``model`` (a run's model config) differs from ``rung``'s on the ladder's axes:
     ``(key, value)`` pairs, empty for the rung itself. Keys the run does not record are not
     compared (older results, partial W&B configs)."""
-    return tuple((k, _frozen(model[k])) for k, v in rung_axes(rung)
+    return tuple((k, _frozen(model[k])) for k, v in rung_axes(rung, ladder)
                  if k in model and _frozen(model[k]) != v)
 
 
@@ -131,12 +137,13 @@ class Undo:
         return [f"{MODEL}{k}={_hydra_value(v)}" for k, v in self.changes]
 
 
-def main_path(top: str | None = None) -> list[str]:
-    """The rungs from the root to ``top`` (default ConvNeXt-T), following the parents."""
-    return rungs.LADDER.main_path(top)
+def main_path(top: str | None = None, ladder: str | None = None) -> list[str]:
+    """The rungs from the root to ``top`` (default: the ladder's last rung, ConvNeXt-T for
+    ConvNeXt's), following the parents."""
+    return _ladder(ladder).main_path(top)
 
 
-def _schema_refusal(top: str, overrides: list[str]) -> str | None:
+def _schema_refusal(top: str, overrides: list[str], ladder: str | None = None) -> str | None:
     """None when ``+rung=top overrides`` passes the schema, else the schema's message."""
     from omegaconf import OmegaConf
 
@@ -144,24 +151,25 @@ def _schema_refusal(top: str, overrides: list[str]) -> str | None:
     from ladder.config import ConfigError
 
     try:
-        OmegaConf.to_object(compose_config(top, overrides))
+        OmegaConf.to_object(compose_config(top, overrides, ladder=ladder))
     except ConfigError as err:
         return str(err)
     return None
 
 
 @lru_cache(maxsize=None)
-def leave_one_out(top: str | None = None) -> tuple[tuple[Undo, ...], tuple[tuple[str, str], ...]]:
+def leave_one_out(top: str | None = None, ladder: str | None = None
+                  ) -> tuple[tuple[Undo, ...], tuple[tuple[str, str], ...]]:
     """(every architectural change undone alone at ``top``, in ladder order; the steps left out
     with the reason). Refused combinations are in the first list with ``refused`` set."""
-    path = main_path(top)
+    path = main_path(top, ladder)
     top = path[-1]
-    top_flat = _flat(top)
+    top_flat = _flat(top, ladder)
     groups: list[dict[str, Any]] = []  # {"steps": [...], "before": rung, "keys": [...]}
     skipped = []
     for parent, rung in zip(path, path[1:]):
-        diff = _step_diff(rung, parent)
-        if not _is_architectural(rung):
+        diff = _step_diff(rung, parent, ladder)
+        if not _is_architectural(rung, ladder):
             other = sorted({k.split(".")[0] for k in diff if not k.startswith(MODEL)})
             skipped.append((rung, f"changes {', '.join(f'{k}.*' for k in other)}, not only the "
                                   "architecture (model.*)"))
@@ -175,11 +183,11 @@ def leave_one_out(top: str | None = None) -> tuple[tuple[Undo, ...], tuple[tuple
             groups.append({"steps": [rung], "before": parent, "keys": keys})
     undos = []
     for g in groups:
-        before = _flat(g["before"])
+        before = _flat(g["before"], ladder)
         changes = tuple((k, _frozen(before[MODEL + k])) for k in g["keys"])
         top_values = tuple((k, _frozen(top_flat[MODEL + k])) for k in g["keys"])
         undo = Undo(tuple(g["steps"]), g["before"], top, changes, top_values)
-        refused = _schema_refusal(top, undo.overrides())
+        refused = _schema_refusal(top, undo.overrides(), ladder)
         undos.append(Undo(undo.steps, undo.before, top, changes, top_values, refused))
     return tuple(undos), tuple(skipped)
 

@@ -3,6 +3,7 @@ as one resumable sweep of train.py jobs (the changes are generated from the rung
 ladder/variants.py, not listed by hand).
 
     python scripts/loo.py --list                       # the changes, their overrides, the refused
+    python scripts/loo.py --list -- ladder=bag_of_tricks   # another ladder: at ResNet-50-D...
     python scripts/loo.py --seeds 0,1 --jobs 2 --out multirun/loo -- preset=demo logger=none
     python scripts/roadmap.py multirun/loo --view loo  # each change at the top beside the ladder
 
@@ -22,14 +23,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ladder import rungs  # noqa: E402
 from ladder.jobs import Job, run_jobs  # noqa: E402
 from ladder.variants import leave_one_out  # noqa: E402
 
 
 def jobs_for(seeds: list[int], top: str | None, with_ladder: bool,
-             only: list[str] | None = None) -> list[tuple[str, str, list[str], int]]:
+             only: list[str] | None = None, ladder_name: str | None = None
+             ) -> list[tuple[str, str, list[str], int]]:
     """(run name, rung, overrides, seed) for every job, seed by seed: top, variants, ladder."""
-    undos, _ = leave_one_out(top)
+    undos, _ = leave_one_out(top, ladder_name)
     top = undos[0].top
     if only:
         unknown = set(only) - {u.name for u in undos}
@@ -48,8 +51,8 @@ def jobs_for(seeds: list[int], top: str | None, with_ladder: bool,
     return out
 
 
-def print_list(top: str | None) -> None:
-    undos, skipped = leave_one_out(top)
+def print_list(top: str | None, ladder_name: str | None = None) -> None:
+    undos, skipped = leave_one_out(top, ladder_name)
     print(f"Leave-one-out at {undos[0].top}: {len(undos)} architectural changes "
           f"({sum(not u.refused for u in undos)} valid)")
     for u in undos:
@@ -75,20 +78,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated change names (undo_...) to run, default all")
     parser.add_argument("--no-ladder", action="store_true",
                         help="only the top and its variants, not the ladder rungs")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job (after --)")
+    parser.add_argument("--config-dir", action="append", default=[],
+                        help="a config directory of your own (its ladder/ and rung/ files), "
+                             "passed to every job; repeatable")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job (after --), "
+                                                     "e.g. ladder=bag_of_tricks")
     args = parser.parse_args(argv)
+    config_dirs = [str(Path(d).expanduser().resolve()) for d in args.config_dir]
+    rungs.set_search_path(config_dirs)
+    hydra_args = tuple(a for d in config_dirs for a in ("--config-dir", d))
+    ladder_name = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("ladder=")),
+                       None)
     if args.list:
-        print_list(args.top)
+        print_list(args.top, ladder_name)
         return 0
 
     seeds = [int(s) for s in args.seeds.split(",")]
     planned = jobs_for(seeds, args.top, not args.no_ladder,
-                       args.only.split(",") if args.only else None)
+                       args.only.split(",") if args.only else None, ladder_name)
     print(f"[loo] {len(planned) // len(seeds)} jobs per seed x {len(seeds)} seeds", flush=True)
     jobs = []
     for name, rung, overrides, seed in planned:
         tags = "[loo]" if name == rung else f"[loo,'{name}']"
-        jobs.append(Job(name, (f"+rung={rung}", *overrides, f"logger.tags={tags}"), seed))
+        jobs.append(Job(name, (*hydra_args, f"+rung={rung}", *overrides, f"logger.tags={tags}"),
+                        seed))
     return run_jobs(jobs, Path(args.out), at_once=args.jobs, threads=args.threads,
                     overrides=args.overrides, tag="loo")
 

@@ -2,6 +2,8 @@
 
     python scripts/sweep.py --rungs milestones --seeds 0,1 --jobs 2 -- preset=imagenette_cpu
     python scripts/sweep.py --rungs ladder --seeds 0,1,2 --jobs 8 --out runs/gpu -- preset=imagenette_gpu
+    python scripts/sweep.py --rungs ladder --seeds 0,1 -- ladder=bag_of_tricks
+    python scripts/sweep.py --config-dir my_conf --rungs ladder -- ladder=mine
     python scripts/sweep.py --backbones resnet50,convnext_tiny,vit_small_patch16_224 --seeds 0,1 \
         -- recipe=modern trainer.measure_latency=true
 
@@ -34,20 +36,26 @@ from ladder import rungs  # noqa: E402
 from ladder.jobs import Job, run_jobs  # noqa: E402
 
 
-def rung_list(spec: str) -> list[str]:
-    """'ladder' (all 17), 'milestones' (7), or a comma-separated list of rung names, read from
-    the ladder file as ``+sweep=<spec>`` reads it (conf/ladder/convnext.yaml)."""
+def rung_list(spec: str, ladder: str | None = None) -> list[str]:
+    """'ladder' (every rung), 'milestones', or a comma-separated list of rung names, read from
+    the ladder file as ``+sweep=<spec>`` reads it (conf/ladder/<ladder>.yaml, default
+    convnext)."""
     from ladder.conf_store import sweep_rungs
 
-    return sweep_rungs(spec)
+    return sweep_rungs(spec, ladder=ladder)
 
 
-def first_jobs(jobs: list[Job], first: list[str]) -> list[Job]:
+def ladder_of(overrides: list[str]) -> str | None:
+    """The ladder a ``ladder=<name>`` override selects for every job, if any."""
+    return next((o.split("=", 1)[1] for o in overrides if o.startswith("ladder=")), None)
+
+
+def first_jobs(jobs: list[Job], first: list[str], ladder: str | None = None) -> list[Job]:
     """``jobs`` with those of the rungs in ``first`` (names or milestone aliases) ahead, rung by
     rung in ``first``'s order, all seeds of a rung together; the rest keep their order."""
     def canonical(name: str) -> str:
         try:
-            return rungs.resolve(name).name
+            return rungs.load_ladder(ladder or rungs.DEFAULT_LADDER).resolve(name).name
         except ValueError:  # a backbone
             return name
 
@@ -99,10 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per job (default: cores // jobs, at least 1)")
     parser.add_argument("--out", default=None, help="sweep folder (default multirun/<experiment>)")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job (after --)")
+    parser.add_argument("--config-dir", action="append", default=[],
+                        help="a config directory of your own (its ladder/ and rung/ files, "
+                             "Hydra's --config-dir), passed to every job; repeatable")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job (after --), "
+                                                     "e.g. ladder=bag_of_tricks")
     args = parser.parse_args(argv)
 
-    names = args.backbones.split(",") if args.backbones else rung_list(args.rungs)
+    config_dirs = [str(Path(d).expanduser().resolve()) for d in args.config_dir]
+    rungs.set_search_path(config_dirs)
+    hydra_args = tuple(a for d in config_dirs for a in ("--config-dir", d))
+    ladder = ladder_of(args.overrides)
+    names = (args.backbones.split(",") if args.backbones
+             else rung_list(args.rungs, ladder))
     switch = "backbone=" if args.backbones else "+rung="
     seeds = [int(s) for s in args.seeds.split(",")]
     budgets, overrides = budget_list(args.budgets, args.overrides)
@@ -121,14 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[sweep] {len(names)} {'backbones' if args.backbones else 'rungs'} x {len(seeds)} "
           f"seeds" + (f" x {len(budgets)} budgets" if budgets else ""), flush=True)
     if budgets is None:
-        jobs = [Job(name, (f"{switch}{name}",), seed) for seed in seeds for name in names]
+        jobs = [Job(name, (*hydra_args, f"{switch}{name}"), seed)
+                for seed in seeds for name in names]
     else:
         from ladder.conf_store import budget_suffix  # the suffix Hydra's run dir uses
 
-        jobs = [Job(name, (f"{switch}{name}", f"trainer.budget={b:g}"), seed, budget_suffix(b))
+        jobs = [Job(name, (*hydra_args, f"{switch}{name}", f"trainer.budget={b:g}"), seed,
+                    budget_suffix(b))
                 for b in budgets for seed in seeds for name in names]
     if args.first:
-        jobs = first_jobs(jobs, rung_list(args.first))
+        jobs = first_jobs(jobs, rung_list(args.first, ladder), ladder)
     return run_jobs(jobs, Path(out), at_once=args.jobs, threads=args.threads,
                     overrides=overrides, tag="sweep")
 

@@ -48,7 +48,8 @@ def tiny_overrides(cache_dir: Path) -> list[str]:
         "model.width_multiplier=0.0625", "model.stem_stride=2",
         "trainer.batch_size=8", "trainer.global_batch=16",
         "trainer.epochs=1", "trainer.max_steps_per_epoch=2",
-        "trainer.by_recipe.torchvision.epochs=1",  # the presets give this recipe its own epochs
+        "trainer.by_recipe.torchvision.epochs=1",  # the presets give the SGD recipes their own
+        "trainer.by_recipe.tricks.epochs=1",  # epochs
         "trainer.log_every=1", "trainer.progress=false",
     ]
 

@@ -218,7 +218,7 @@ def test_inspect_cli_json_table_and_diff(measured, monkeypatch, capsys):
     from ladder import inspect as inspect_mod
 
     # The CLI prints what measure() returns; measure() itself is checked above (measured).
-    monkeypatch.setattr(inspect_mod, "measure", lambda names=None: copy.deepcopy(
+    monkeypatch.setattr(inspect_mod, "measure", lambda names=None, ladder=None: copy.deepcopy(
         [measured[n] for n in rungs.RUNG_NAMES if not names or n in names]))
     main = inspect_mod.main
     assert main(["--json"]) == 0

@@ -224,9 +224,9 @@ BAD = {
     "numbers for no rung": (
         lambda data: _numbers(data, "kernel13", top1=80.0, gflops=4.4),
         "reference.numbers has kernel13, not a rung of this ladder"),
-    "rung without numbers": (
-        lambda data: data["reference"]["numbers"].pop("gelu"),
-        "reference.numbers.gelu is missing"),
+    "numbers without top-1": (
+        lambda data: data["reference"]["numbers"]["gelu"].pop("top1"),
+        "reference.numbers.gelu lacks top1"),
     "unknown kind": (
         lambda data: data["rungs"][2].update(kind="macro"),
         "rung 'stage_ratio' has kind 'macro'; allowed kinds: root, recipe, architecture"),
@@ -273,7 +273,7 @@ def test_rung_file_under_another_name_fails(tmp_path):
 
 
 def test_unknown_ladder_lists_the_ladders(tmp_path):
-    with pytest.raises(rungs.LadderError, match=r"no ladder 'resnet'.*ladders there: convnext"):
+    with pytest.raises(rungs.LadderError, match=r"no ladder 'resnet'.*ladders there: bag_of_tricks, convnext"):
         rungs.load_ladder("resnet")
 
 
@@ -311,3 +311,19 @@ def test_architecture_step_that_changes_the_recipe_fails(tmp_path):
     with pytest.raises(rungs.LadderError, match=r"recipe.yaml is an architecture step in "
                                                 r".*mislabelled.yaml but changes recipe\."):
         check_ladder("mislabelled", conf, only=["recipe"])
+
+
+def test_a_rung_the_reference_never_measured_has_no_paper_numbers(tmp_path):
+    conf = conf_copy(tmp_path)
+    write_ladder(conf, "partial", lambda data: data["reference"]["numbers"].pop("gelu"))
+    ladder = rungs.load_ladder("partial", conf)
+    gelu = ladder.resolve("gelu")
+    assert (gelu.paper_top1, gelu.paper_top1_std, gelu.paper_gflops) == (None, None, None)
+    assert ladder.resolve("layernorm").paper_top1 == 81.47
+
+
+def test_the_built_in_ladders_give_every_rung_its_reference_numbers():
+    for name in ("convnext", "bag_of_tricks"):
+        ladder = rungs.load_ladder(name)
+        assert all(r.paper_top1 is not None and r.paper_gflops is not None
+                   for r in ladder.rungs), name
