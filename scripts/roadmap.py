@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Rebuild the ConvNeXt roadmap (table + figure) from the ladder's runs; see ladder/report/.
+"""Rebuild a ladder's roadmap (table + figure) from its runs; see ladder/report/. Each run's
+ladder is the one its result.json names (ConvNeXt's when it names none); ``--config-dir DIR``
+finds a ladder of your own (``DIR/ladder/<name>.yaml``, ``DIR/rung/*.yaml``).
 
 The ladder views write roadmap.md, one roadmap.csv / roadmap.png per group, and agreement.csv
 (agreement with the paper: rank correlation, ends' gap, steps in the paper's direction); each
@@ -9,6 +11,7 @@ each ``trainer.budget``, and top-1 against optimizer steps per rung.
 
     python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones|loo|normbatch|budget]
     python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
+    python scripts/roadmap.py RESULTS_DIR --config-dir MY_CONF [--config-dir ...]
 """
 import sys
 from pathlib import Path

@@ -1,24 +1,30 @@
-"""Rebuild the ConvNeXt roadmap (the paper's Table 10 and Figure 2) from the ladder's runs.
+"""Rebuild a ladder's roadmap (for ConvNeXt's: the paper's Table 10 and Figure 2) from its runs.
 
 Reads every run's ``result.json`` under a results folder (or the runs of one W&B group), groups
-them by what was read (the data id, or the dataset name for results without one), image size,
-experiment and budget so that different datasets or budgets are never averaged together, and
+them by their ladder (result.json's ``ladder``; ConvNeXt's for results without one), what was
+read (the data id, or the dataset name for results without one), image size, experiment and
+budget so that different ladders, datasets or budgets are never averaged together, and
 writes for each group a table (markdown + CSV) and a figure (PNG): the measured top-1 per rung
 as mean ± std over seeds, the change from the parent rung with a 95% Welch t-interval from the
 seed-to-seed variation and a second one from the seed variance pooled over the group's rungs
 (used when Bartlett's test does not reject equal variances), beside the paper's numbers; and
 the group's agreement with the paper (rank correlation, ends' gap, steps in the paper's
 direction) in the findings and in ``agreement.csv``. docs/report-statistics.md has the rules.
+Each section's order, parents, milestones, reference numbers, recipe/architecture kinds and
+figure target lines come from its ladder's file (``conf/ladder/<name>.yaml``, or a user's own
+found with ``--config-dir DIR``).
 
     python scripts/roadmap.py RESULTS_DIR [--out DIR] [--view full|milestones] [--metric top1]
     python scripts/roadmap.py RESULTS_DIR --view loo|normbatch   # loo.md / normbatch.md
     python scripts/roadmap.py RESULTS_DIR --view budget          # budget.md, .csv, .png
     python scripts/roadmap.py --wandb ENTITY/PROJECT --group GROUP [--out DIR]
+    python scripts/roadmap.py RESULTS_DIR --config-dir MY_CONF   # a ladder of your own
 
 One module per job:
 
 * :mod:`ladder.report.load`: result.json files and W&B runs -> :class:`RunResult`, grouping
   (:class:`SectionKey`).
+* :mod:`ladder.report.ladders`: each section's ladder and the words taken from it.
 * :mod:`ladder.report.duplicates`: several results for one rung and seed, settings compared.
 * :mod:`ladder.report.stats`: t quantiles, Welch intervals, verdicts; pooled seed noise and
   Bartlett's test.

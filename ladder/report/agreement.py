@@ -1,4 +1,5 @@
-"""Agreement of a section's measured ladder with the paper's (Table 10).
+"""Agreement of a section's measured ladder with its reference (its ladder file's ``reference``:
+Table 10 of the ConvNeXt paper for ConvNeXt's).
 
 Three numbers per section (one dataset, budget and view), each beside the paper's:
 
@@ -8,10 +9,12 @@ Three numbers per section (one dataset, budget and view), each beside the paper'
   ``BOOT_SEED``, so the report is reproducible). A rung with one seed contributes its single
   value to every resample, so the interval leaves that rung's noise out;
 * the **ends' gap**, top rung - bottom rung of the view (ConvNeXt-T - ResNet-50), with its Welch
-  and its pooled 95% interval, beside the paper's gap computed from ``ladder.rungs``;
+  and its pooled 95% interval, beside the paper's gap from the section's ladder;
 * the **direction** of the steps: how many move the way the paper's do, and how many of the
   resolved ones (interval excludes 0) do, under Welch and under the pooled rule. Steps whose
   paper change is exactly 0 (kernel 9 vs kernel 7) have no direction and are not counted.
+
+Rungs without reference numbers (a step a user added to a ladder) are left out of all three.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ import numpy as np
 
 from ladder.report.stats import (ALPHA, GAIN, HURT, PooledNoise, pooled_interval, verdict,
                                  welch_interval)
-from ladder.report.table import GroupInfo, Row, section_noise
+from ladder.report.table import (GroupInfo, Row, ladder_column, ladder_field, paper_change,
+                                 section_noise)
 
 AGREEMENT_FILE = "agreement.csv"
 N_BOOT = 2000
@@ -89,7 +93,7 @@ class Agreement:
     gap: float | None  # measured top - bottom
     gap_welch: tuple[float, float, int] | None
     gap_pooled: tuple[float, float, int] | None
-    paper_gap: float
+    paper_gap: float | None  # None where the reference has no number for an end
     noise: PooledNoise | None
     steps: list[Row] = field(default_factory=list)  # measured changes with a paper direction
     flat: list[Row] = field(default_factory=list)  # measured changes the paper puts at 0
@@ -113,7 +117,7 @@ class Agreement:
 def compute_agreement(rows: list[Row], n_boot: int = N_BOOT,
                       seed: int = BOOT_SEED) -> Agreement:
     """The agreement of a view's rows (from ``build_table``) with the paper."""
-    measured = [r for r in rows if r.n]
+    measured = [r for r in rows if r.n and r.rung.paper_top1 is not None]
     values = [r.values for r in measured]
     paper = [r.rung.paper_top1 for r in measured]
     rho = spearman([r.mean for r in measured], paper) if len(measured) >= MIN_RUNGS else None
@@ -129,7 +133,7 @@ def compute_agreement(rows: list[Row], n_boot: int = N_BOOT,
         gap=top.mean - bottom.mean if both else None,
         gap_welch=welch_interval(top.values, bottom.values),
         gap_pooled=pooled_interval(top.values, bottom.values, noise) if both else None,
-        paper_gap=top.rung.paper_top1 - bottom.rung.paper_top1, noise=noise,
+        paper_gap=paper_change(top.rung, bottom.rung), noise=noise,
         steps=[r for r in changed if abs(r.paper_delta) > 1e-9],
         flat=[r for r in changed if abs(r.paper_delta) <= 1e-9])
 
@@ -270,14 +274,14 @@ def agreement_rows(a: Agreement, info: GroupInfo, view: str) -> list[list]:
     test = noise.test if noise else None
     out.append(["bartlett", c(test[0]) if test else "", "", "", test[1] if test else "",
                 "", "", f"p={test[2]:.4g}" if test else "not testable"])
-    tail = [info.key.data_id or "", f"{info.key.budget:g}"]
+    tail = [info.key.data_id or "", f"{info.key.budget:g}", *ladder_column(info)]
     return [head + r + tail for r in out]
 
 
 def write_agreement_csv(path: Path, sections: list[tuple[Agreement, GroupInfo, str]]) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(AGREEMENT_FIELDS)
+        w.writerow(AGREEMENT_FIELDS + (ladder_field(sections[0][1]) if sections else ()))
         for a, info, view in sections:
             w.writerows(agreement_rows(a, info, view))
 

@@ -1,12 +1,13 @@
 """The budget as an axis (``--view budget``): the ladder's ends and its agreement with the paper,
 budget by budget.
 
-Runs are taken apart as in the other views (what was read, image size, experiment), but each
-section here spans every budget (``trainer.budget``) its runs were trained at. Per budget, the
+Runs are taken apart as in the other views (what was read, image size, experiment, ladder), but
+each section here spans every budget (``trainer.budget``) its runs were trained at. Per budget, the
 section's rungs form one table (ladder/report/table.py, full view), and from it:
 
-* the **ends' gap**: the top rung minus the bottom rung, in ladder order among the rungs present
-  at any budget of the section (with the whole ladder, ``separate_downsampling`` - ``resnet50``),
+* the **ends' gap**: the top rung minus the bottom rung, in the order of the section's ladder
+  among the rungs present at any budget of the section (with the whole ConvNeXt ladder,
+  ``separate_downsampling`` - ``resnet50``),
   with its 95% Welch and pooled intervals (the pooled noise over that budget's rungs, used only
   when Bartlett's test does not reject), beside the paper's gap;
 * the **rank correlation** of that budget's rung means with the paper's top-1 and its bootstrap
@@ -28,9 +29,10 @@ import numpy as np
 
 from ladder.report.agreement import Agreement, compute_agreement
 from ladder.report.duplicates import diff_text, duplicates, settings_diff
+from ladder.report.ladders import ladder_of, show_ladders
 from ladder.report.load import RunResult, SectionKey, group_runs
-from ladder.report.table import GroupInfo, Row, _group_info, _latest_per_seed, build_table
-from ladder.rungs import RUNGS
+from ladder.report.table import (GroupInfo, Row, _group_info, _latest_per_seed, build_table,
+                                 ladder_names)
 
 
 @dataclass
@@ -49,11 +51,11 @@ class BudgetPoint:
 
 @dataclass
 class BudgetSection:
-    """A section of the budget view: one dataset as read, image size and experiment."""
+    """A section of the budget view: one dataset as read, image size, experiment and ladder."""
 
     key: SectionKey  # budget field: the smallest budget of the section (unused)
     info: GroupInfo
-    rungs: list[str]  # rungs measured at some budget, ladder order
+    rungs: list[str]  # rungs measured at some budget, in the order of the section's ladder
     points: list[BudgetPoint]
     notes: list[str] = field(default_factory=list)  # listed warnings for this section
 
@@ -133,19 +135,21 @@ def budget_sections(runs: list[RunResult], metric: str = "top1") -> list[BudgetS
         raise SystemExit("roadmap: error: " + " ".join(conflicts) + " The budget view compares "
                          "runs that differ only in their budget: move or delete one result of "
                          "each pair, or read the folders separately.")
-    bases: dict[tuple, dict[float, list[RunResult]]] = {}
+    bases: dict[SectionKey, dict[float, list[RunResult]]] = {}
     for key, g in group_runs(runs, warn=False).items():
-        bases.setdefault(tuple(key)[:4], {})[key.budget] = g
+        bases.setdefault(key._replace(budget=1.0), {})[key.budget] = g
+    show = show_ladders(ladder_names(bases))
     sections = []
     for base, by_budget in bases.items():
+        ladder = ladder_of(base.ladder)
         every = [r for g in by_budget.values() for r in g]
         done = {b: [r for r in _latest_per_seed([r for r in g if not r.variant])
                     if r.metrics.get(metric) is not None] for b, g in by_budget.items()}
         present = {r.rung for g in done.values() for r in g}
-        rungs = [r.name for r in RUNGS if r.name in present]
+        rungs = [r.name for r in ladder.rungs if r.name in present]
         points = []
         for b in sorted(by_budget):
-            rows = build_table(by_budget[b], "full", metric)
+            rows = build_table(by_budget[b], "full", metric, ladder)
             agreement = None
             if len(rungs) > 1:
                 names = [r.rung.name for r in rows]
@@ -153,8 +157,8 @@ def budget_sections(runs: list[RunResult], metric: str = "top1") -> list[BudgetS
                     rows[names.index(rungs[0]):names.index(rungs[-1]) + 1])
             steps = {name: _steps([r for r in done[b] if r.rung == name]) for name in rungs}
             points.append(BudgetPoint(b, done[b], rows, agreement, steps))
-        key = SectionKey(*base, budget=min(by_budget))
-        section = BudgetSection(key, _group_info(key, every), rungs, points)
+        key = base._replace(budget=min(by_budget))
+        section = BudgetSection(key, _group_info(key, every, show), rungs, points)
         section.notes += _drift_notes(done, rungs)
         sections.append(section)
     return sections

@@ -10,8 +10,10 @@ from ladder.report.budget import (BudgetPoint, BudgetSection, _budget, _f, above
                                   budget_sections, crossing_sentences, overtakes)
 from ladder.report.duplicates import duplicate_notes, same_name_note
 from ladder.report.figure_views import budget_figure, save
-from ladder.report.load import RunResult, _warn, bad_budget, group_runs, group_slug
+from ladder.report.load import (RunResult, _warn, bad_budget, group_runs, group_slug,
+                                same_but_budget)
 from ladder.report.stats import UNEQUAL, UNTESTED
+from ladder.report.table import ladder_column, ladder_field
 
 CSV_FIELDS = ("dataset", "image_size", "experiment", "data_id", "budget", "bottom", "top",
               "bottom_n", "bottom_mean", "bottom_std", "bottom_steps", "top_n", "top_mean",
@@ -86,7 +88,8 @@ def section_markdown(s: BudgetSection, runs, png: Path, metric: str) -> list[str
     paper = s.points[0].agreement.paper_gap
     md += [f"Ends: `{s.top}` \u2212 `{s.bottom}`, the top and bottom rungs in ladder order among "
            f"the {len(s.rungs)} measured here ({', '.join(f'`{r}`' for r in s.rungs)}); the "
-           f"paper's gap between them is {_f(paper)} (Table 10). Budgets measured: "
+           f"paper's gap between them is {_f(paper)} ({s.info.ladder.reference.table}). "
+           f"Budgets measured: "
            f"{', '.join(_budget(b) for b in s.budgets)}.", "", markdown_table(s, metric), "",
            "Findings:", ""]
     md += [f"- {t}" for t in crossing_sentences(s)]
@@ -96,12 +99,12 @@ def section_markdown(s: BudgetSection, runs, png: Path, metric: str) -> list[str
                   "1) and is used only where Bartlett's test does not reject equal variances.")
     notes = list(s.notes) + _no_steps(s)
     for key, g in group_runs(runs, warn=False).items():
-        if tuple(key)[:4] == tuple(s.key)[:4]:
+        if same_but_budget(key, s.key):
             notes += duplicate_notes([r for r in g if not r.variant])
             failed = [r for r in g if r.status != "completed"]
             notes += [f"`{r.rung}` seed {r.seed} at budget {_budget(r.budget)} failed and is "
                       f"not in the table (`{r.source}`)." for r in failed]
-    variants = [r for r in runs if r.variant and tuple(r.section_key)[:4] == tuple(s.key)[:4]]
+    variants = [r for r in runs if r.variant and same_but_budget(r.section_key, s.key)]
     if variants:
         notes.append(f"{len(variants)} run(s) change their rung's architecture (leave-one-out or "
                      "norm \u00d7 batch variants) and are not in this view.")
@@ -140,7 +143,7 @@ def csv_rows(s: BudgetSection) -> list[list]:
             _yes(above_zero(a, pooled=True)), _c(a.spearman),
             _c(a.spearman_ci and a.spearman_ci[0]), _c(a.spearman_ci and a.spearman_ci[1]),
             len(a.rungs), _c(a.paper_gap, 2), "" if w is None else f"{w:g}",
-            "" if pl is None else f"{pl:g}"])
+            "" if pl is None else f"{pl:g}", *ladder_column(s.info)])
     return out
 
 
@@ -177,7 +180,7 @@ def write_files(sections: list[BudgetSection], runs: list, out: Path, metric: st
     csv_path = out / "budget.csv"
     with open(csv_path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(CSV_FIELDS)
+        w.writerow(CSV_FIELDS + (ladder_field(sections[0].info) if sections else ()))
         w.writerows(rows)
     md_path = out / "budget.md"
     md_path.write_text("\n".join(md) + "\n")

@@ -1,4 +1,8 @@
-"""Writing the report (roadmap.md, one CSV and PNG per group) and its command line."""
+"""Writing the report (roadmap.md, one CSV and PNG per group) and its command line.
+
+Each section is one ladder's (result.json's ``ladder``; ladder/report/ladders.py): its order,
+milestones, reference numbers and figure lines. ``--config-dir DIR`` finds a user's own ladder
+(``DIR/ladder/<name>.yaml``, ``DIR/rung/*.yaml``), as ``train.py --config-dir`` does."""
 from __future__ import annotations
 
 import argparse
@@ -11,12 +15,13 @@ from ladder.report.attribution import split, split_table
 from ladder.report.duplicates import duplicate_notes, same_name_note
 from ladder.report.experiments import write_loo, write_normbatch
 from ladder.report.figure import plot_group
+from ladder.report.ladders import ladder_of, reference_text, show_ladders
 from ladder.report.load import (METRICS, SCHEMA, RunResult, _warn, group_runs, group_slug,
                                 load_results, load_wandb)
 from ladder.report.table import (CHANCE_FLOOR, VIEWS, _group_info, _view_rungs,
-                                 below_chance_floor, build_table)
+                                 below_chance_floor, build_table, ladder_names, ladder_rank)
 from ladder.report.text import findings, markdown_table, write_csv
-from ladder.rungs import RUNGS, resolve
+from ladder.rungs import CONF_DIR, Ladder, search_path, set_search_path
 
 # full / milestones: the ladder (roadmap.md); loo, normbatch: the experiments beyond it;
 # budget: the ends' gap and the agreement across budgets (budget.md).
@@ -47,21 +52,19 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
 
         return write_budget(runs, out, metric, source)
     several = len(groups) > 1
-    n_steps = len(_view_rungs(view))
-    md = [
-        "# The ConvNeXt roadmap, rebuilt from the runs",
-        "",
-        f"Source: {source} ({len(runs)} run(s), {len(groups)} group(s)). View: {view} "
-        f"({n_steps} rows). Metric: `metrics.{metric}`.",
+    ladders = [ladder_of(name) for name in ladder_names(groups)]
+    show = show_ladders(lad.name for lad in ladders)
+    md = _intro(ladders, source, len(runs), len(groups), view, metric)
+    md += [
         "",
         "Top-1 is the mean \u00b1 sample std over seeds. Each change is measured against the "
         "rung's parent (in the milestone view: the previous milestone) with a 95% Welch "
         "t-interval on the difference of the seed means (df rounded down); a step is *within "
         "noise* when its interval contains 0 and can't be judged when either side has fewer "
-        "than 2 seeds. The paper columns are Table 10 of Liu et al., *A ConvNet for the 2020s* "
-        "(ImageNet-1K, 3 seeds), with the change vs the same parent. Sections are split by "
-        "what was read (the data id in result.json, or the dataset name for results that do "
-        "not record one), image size, experiment and budget, and never averaged together.",
+        f"than 2 seeds. The paper columns are {_references(ladders)}, with the change vs the "
+        f"same parent. Sections are split by {'ladder, ' if show else ''}what was read (the "
+        "data id in result.json, or the dataset name for results that do not record one), "
+        "image size, experiment and budget, and never averaged together.",
         "",
         "The pooled column gives each change a second 95% interval from the seed variance "
         "pooled over the table's rungs (one-way ANOVA error mean square, df = sum(n − 1)), "
@@ -77,8 +80,8 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         md += ["", note]
     written, sections = [], []
     for key, gruns in groups.items():
-        info = _group_info(key, gruns)
-        rows = build_table(gruns, view, metric)
+        info = _group_info(key, gruns, show)
+        rows = build_table(gruns, view, metric, info.ladder)
         stem = f"roadmap-{group_slug(key)}" if several else "roadmap"
         png, csv_path = out / f"{stem}.png", out / f"{stem}.csv"
         write_csv(csv_path, rows, info, view)
@@ -99,7 +102,7 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
             for d in dups:
                 _warn(d)
         failed = sorted((r for r in gruns if r.status != "completed"),
-                        key=lambda r: (RUNGS.index(resolve(r.rung)), r.seed or 0))
+                        key=lambda r: (ladder_rank(r), r.seed or 0))
         if failed:
             ok = {(r.rung, r.seed) for r in gruns if r.status == "completed"}
             md += ["", "Failed runs:", ""]
@@ -124,12 +127,36 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
         if weak:
             md.append(f"- {len(weak)} run(s) ended under {CHANCE_FLOOR:g}\u00d7 chance (listed "
                       "above); the steps into and out of those rungs are not evidence.")
-        md += ["", "Recipe vs architecture (exercise 20.5.1; measured on this group, paper "
-               "Table 10):", "", split_table(split(rows))]
+        parts = split(rows, info.ladder)
+        if parts:
+            md += ["", f"Recipe vs architecture (exercise 20.5.1; measured on this group, paper "
+                   f"{info.ladder.reference.table}):", "", split_table(parts)]
     md_path = out / "roadmap.md"
     md_path.write_text("\n".join(md) + "\n")
     write_agreement_csv(agreement_path(md_path), sections)
     return [md_path] + written
+
+
+def _intro(ladders: list[Ladder], source: str, n_runs: int, n_groups: int, view: str,
+           metric: str) -> list[str]:
+    """roadmap.md's title and source line: the ladder's title and the view's rows (each
+    ladder's when there are several)."""
+    title = (f"The {ladders[0].title}, rebuilt from the runs" if len(ladders) == 1 else
+             "Several ladders, rebuilt from the runs: " + "; ".join(lad.title for lad in ladders))
+    counts = [len(_view_rungs(view, lad)) for lad in ladders]
+    rows = (f"{counts[0]} rows" if len(ladders) == 1 else ", ".join(
+        f"{n} rows for {lad.title}" for n, lad in zip(counts, ladders)))
+    return [f"# {title}", "",
+            f"Source: {source} ({n_runs} run(s), {n_groups} group(s)). View: {view} ({rows}). "
+            f"Metric: `metrics.{metric}`."]
+
+
+def _references(ladders: list[Ladder]) -> str:
+    """Where the paper columns come from: one reference, or each ladder's."""
+    if len(ladders) == 1:
+        return reference_text(ladders[0])
+    return ("each section's ladder's reference ("
+            + "; ".join(f"{lad.title}: {reference_text(lad)}" for lad in ladders) + ")")
 
 
 def agreement_path(md_path: Path) -> Path:
@@ -140,8 +167,9 @@ def agreement_path(md_path: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> list[Path]:
     p = argparse.ArgumentParser(
         prog="roadmap.py",
-        description="Rebuild the ConvNeXt roadmap (table + figure) from the ladder's runs, "
-                    "beside the paper's Table 10, with seed noise.")
+        description="Rebuild a ladder's roadmap (table + figure) from its runs, beside the "
+                    "reference numbers of the ladder's file (ConvNeXt: the paper's Table 10), "
+                    "with seed noise; each run's ladder is the one its result.json names.")
     p.add_argument("results_dir", nargs="*",
                    help="folder(s) searched recursively for result.json; several folders are "
                         "read as one set of runs (e.g. a leave-one-out sweep and the ladder "
@@ -149,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     p.add_argument("--out", help="output folder (default: the first RESULTS_DIR, or . with "
                                  "--wandb)")
     p.add_argument("--view", choices=ALL_VIEWS, default="full",
-                   help="full: all 17 steps; milestones: the 7 milestones, each vs the previous; "
+                   help="full: every rung (ConvNeXt's 17 steps); milestones: the ladder's "
+                        "milestones (ConvNeXt's 7), each vs the previous; "
                         "loo: each change undone at the top beside the ladder (loo.md); "
                         "normbatch: BatchNorm vs LayerNorm across batch sizes (normbatch.md); "
                         "budget: the ends' gap, the agreement with the paper and top-1 against "
@@ -164,7 +193,25 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     p.add_argument("--to-wandb", metavar="[ENTITY/]PROJECT",
                    help="also log the report into W&B as one run of job_type 'report' in the "
                         "sweep's group: the table, a bar chart per rung in ladder order, the PNG")
+    p.add_argument("--config-dir", action="append", default=[], metavar="DIR",
+                   help="a config directory of your own, searched before the package's conf/ "
+                        "for the runs' ladders (DIR/ladder/<name>.yaml, DIR/rung/*.yaml), as "
+                        "train.py --config-dir; repeatable")
     a = p.parse_args(argv)
+    for d in a.config_dir:
+        if not Path(d).expanduser().is_dir():
+            p.error(f"--config-dir {d} is not a folder")
+    if not a.config_dir:
+        return _main(p, a)
+    previous = [d for d in search_path() if Path(d) != CONF_DIR]
+    set_search_path(a.config_dir)
+    try:
+        return _main(p, a)
+    finally:  # a caller in the same process keeps its own search path
+        set_search_path(previous)
+
+
+def _main(p: argparse.ArgumentParser, a: argparse.Namespace) -> list[Path]:
     if a.wandb:
         if a.results_dir:
             p.error("give either RESULTS_DIR or --wandb, not both")

@@ -8,8 +8,9 @@ from pathlib import Path
 from ladder.report import loo, normbatch
 from ladder.report.duplicates import duplicate_notes, same_name_note
 from ladder.report.figure_views import loo_figure, normbatch_figure, save
+from ladder.report.ladders import ladder_of, reference_tables, show_ladders
 from ladder.report.load import RunResult, _warn, group_runs, group_slug
-from ladder.report.table import _group_info
+from ladder.report.table import _group_info, ladder_names
 
 
 def _stem(name: str, key, several: bool) -> str:
@@ -37,6 +38,9 @@ def write_loo(runs: list[RunResult], out: Path, metric: str, source: str) -> lis
     if not groups:
         raise SystemExit(f"roadmap: error: no leave-one-out runs (the top with one change "
                          f"undone) found in {source}; run scripts/loo.py first.")
+    names = ladder_names(groups)
+    show = show_ladders(names)
+    table = reference_tables(ladder_of(n) for n in names)
     md = ["# Leave-one-out from the top, beside the ladder", "",
           f"Source: {source}. Metric: `metrics.{metric}`.", "",
           "Each architectural change of the ladder, undone alone at the top (generated from the "
@@ -44,12 +48,12 @@ def write_loo(runs: list[RunResult], out: Path, metric: str, source: str) -> lis
           "is *with it \u2212 without it*: at the top, the top minus the top with the change "
           "undone; on the ladder, the rung after its step minus the rung before (steps that "
           "change the same key, kernel 3 \u2192 5 \u2192 7, are one change). Both with a 95% "
-          "Welch interval over seeds; the paper's column is its value on the ladder in Table 10 "
+          f"Welch interval over seeds; the paper's column is its value on the ladder in {table} "
           "(the paper ran no leave-one-out)."]
     _notes(md, groups)
     written = []
     for key, g in groups.items():
-        info = _group_info(key, g)
+        info = _group_info(key, g, show)
         rows, skipped, others = loo.build_loo(g, metric)
         stem = _stem("loo", key, len(groups) > 1)
         png, csv_path = out / f"{stem}.png", out / f"{stem}.csv"
@@ -83,8 +87,9 @@ def write_normbatch(runs: list[RunResult], out: Path, metric: str, source: str) 
           "(conf/sweep/normbatch.yaml: square-root scaling of AdamW's lr with the batch)."]
     _notes(md, groups)
     written = []
+    show = show_ladders(ladder_names(groups))
     for key, (g, tables) in groups.items():
-        info = _group_info(key, g)
+        info = _group_info(key, g, show)
         stem = _stem("normbatch", key, len(groups) > 1)
         csv_path = out / f"{stem}.csv"
         normbatch.write_csv(csv_path, tables, info)

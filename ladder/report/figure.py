@@ -1,4 +1,5 @@
-"""The report's figure: the paper's Figure 2 rebuilt from the measured rows (matplotlib, Agg)."""
+"""The report's figure: the paper's Figure 2 rebuilt from the measured rows (matplotlib, Agg),
+with the section's ladder's reference numbers and target lines (Swin-T on ConvNeXt's)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ladder.report.ladders import figure_scope
 from ladder.report.stats import FEW, GAIN, HURT, NO_PARENT, NOISE, ROOT
 from ladder.report.table import GroupInfo, Row
-from ladder.rungs import SWIN_T_TOP1
 
 _COLORS = {GAIN: "#4c72b0", HURT: "#dd8452", NOISE: "#b8b8b8", FEW: "white", ROOT: "white",
            NO_PARENT: "white"}
@@ -27,8 +28,9 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
     """Figure 2 rebuilt: one row per rung in ladder order, first rung at the top, measured
     top-1 as points with +-1 std intervals (and each seed as a dot) on an uncut 0-100 axis.
 
-    On ImageNet the paper's values share the measured axis (diamonds) with the Swin-T line. On
-    any other dataset they go into a second panel with its own ImageNet scale, sharing the rows:
+    On ImageNet the paper's values share the measured axis (diamonds) with the ladder's target
+    lines (``targets`` in its file: Swin-T on ConvNeXt's; a ladder may have none). On any other
+    dataset they go into a second panel with its own ImageNet scale, sharing the rows:
     a twin top axis would overlay two unrelated scales on the same bars, and where a diamond
     lands against a bar would then depend only on the two axis limits, inviting a comparison
     that means nothing. Side by side, the reader compares the shape of the two ladders row by
@@ -39,10 +41,14 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    ladder = info.ladder
+    ref = ladder.reference
     nrows = len(rows)
     y = np.arange(nrows)
-    paper = np.array([r.rung.paper_top1 for r in rows])
+    # a rung without reference numbers (a user's own step) gets no diamond
+    paper = np.array([np.nan if r.rung.paper_top1 is None else r.rung.paper_top1 for r in rows])
     paper_std = np.array([r.rung.paper_top1_std or 0.0 for r in rows])
+    has_paper = bool(np.isfinite(paper).any())
     # Proxy datasets: the paper's ImageNet values get their own panel and scale (see above).
     two_panels = not info.imagenet
     height = 1.9 + 0.36 * nrows
@@ -76,8 +82,8 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
                     else "black", markeredgewidth=0.8, ecolor="black", elinewidth=1, capsize=3,
                     zorder=4)
         end = row.mean + (row.std or 0)
-        if not two_panels:  # keep the value clear of the paper's diamond on the same axis
-            r = row.rung
+        r = row.rung
+        if not two_panels and r.paper_top1 is not None:  # clear of the paper's diamond
             end = max(end, r.paper_top1 + (r.paper_top1_std or 0) + 0.02 * span)
         ax.text(min(end + 0.012 * span, 88.0), yi,
                 f"{row.mean:.2f}" + (f" (n={row.n})" if row.n != info.n_seeds else ""),
@@ -92,19 +98,23 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
                  else "#8e44ad", markeredgewidth=1.3, ecolor="#8e44ad", elinewidth=1,
                  capsize=2, zorder=5)
     if two_panels:
-        axp.set_xlim(paper.min() - 0.35, paper.max() + 1.25)
+        if has_paper:
+            axp.set_xlim(np.nanmin(paper) - 0.35, np.nanmax(paper) + 1.25)
         for yi, p, ps in zip(y, paper, paper_std):
+            if not np.isfinite(p):
+                continue
             axp.text(p + max(ps, 0.08) + 0.15, yi, f"{p:.2f}", va="center", ha="left", fontsize=7.5,
                      color="#8e44ad")
-        axp.set_title("paper, ImageNet-1K 224 px, 300 ep\n(Table 10; own scale)", fontsize=9.5)
+        axp.set_title(f"paper, {figure_scope(ladder)}\n({ref.table}; own scale)", fontsize=9.5)
         axp.set_xlabel("paper top-1 (%)")
         axp.grid(axis="x", alpha=0.3)
         axp.tick_params(axis="y", length=0)
     else:
-        ax.axvline(SWIN_T_TOP1, color="#555555", linestyle="--", linewidth=1)
-        ax.text(SWIN_T_TOP1, -0.8, f"Swin-T {SWIN_T_TOP1:.1f}", ha="center", va="center",
-                fontsize=8, color="#555555",
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
+        for target in ladder.targets:
+            ax.axvline(target.top1, color="#555555", linestyle="--", linewidth=1)
+            ax.text(target.top1, -0.8, f"{target.label} {target.top1:.1f}", ha="center",
+                    va="center", fontsize=8, color="#555555",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
 
     ax.set_yticks(y, [r.label(view) for r in rows], fontsize=9)
     ax.set_ylim(nrows - 0.5, -0.5 - (0.6 if not two_panels else 0))  # first rung at the top
@@ -115,13 +125,15 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
     ax.set_xlabel(f"measured {label} (%) on {info.dataset}, mean \u00b1 std over seeds "
                   "(axis from 0, not cut)")
     ax.set_title(f"measured ({info.n_seeds} seed(s))", fontsize=9.5)
-    fig.suptitle(f"ConvNeXt roadmap ({view} view): {info.title()}", fontsize=11)
+    fig.suptitle(f"{ladder.title} ({view} view): {info.title(ladder=False)}", fontsize=11)
     handles = [Patch(label=v, **_bar_style(k)) for k, v in _LEGEND.items()]
     handles.append(Line2D([], [], marker="D", color="#8e44ad", linestyle="none",
                           markerfacecolor="#8e44ad" if two_panels else "white",
-                          label="paper (Table 10)"))
-    if not two_panels:
-        handles.append(Line2D([], [], color="#555555", linestyle="--", label="Swin-T"))
+                          label=f"paper ({ref.table})"))
+    if not two_panels and ladder.targets:  # each line is labelled where it is drawn
+        handles.append(Line2D([], [], color="#555555", linestyle="--",
+                              label=ladder.targets[0].label if len(ladder.targets) == 1
+                              else "targets"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
                frameon=False)
     return fig

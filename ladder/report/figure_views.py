@@ -58,14 +58,17 @@ def loo_figure(rows, info: GroupInfo, metric: str = "top1"):
     span = max(1.0, max(abs(e) for e in ends))
     ax.set_xlim(-1.08 * span, 1.08 * span)
     ax.axvline(0, color="black", linewidth=0.8)
-    paper = np.array([r.paper for r in rows])
+    paper = np.array([np.nan if r.paper is None else r.paper for r in rows])
     axp.plot(paper, np.arange(n), "D", color=_PAPER, markersize=5.5,
              markerfacecolor=_PAPER if two else "white", zorder=5)
     if two:
-        pspan = max(0.5, float(np.abs(paper).max()))
+        pspan = max(0.5, float(np.nanmax(np.abs(paper))) if np.isfinite(paper).any() else 0.0)
         axp.set_xlim(-1.15 * pspan, 1.15 * pspan)
         axp.axvline(0, color="black", linewidth=0.8)
-        axp.set_title("paper, on the ladder (Table 10,\nImageNet-1K; own scale)", fontsize=9.5)
+        ref = info.ladder.reference
+        scope = (ref.metric or "").split(" ")[0]
+        axp.set_title(f"paper, on the ladder ({ref.table},\n{scope + '; ' if scope else ''}own "
+                      "scale)", fontsize=9.5)
         axp.set_xlabel("paper: after \u2212 before (points)")
         axp.grid(axis="x", alpha=0.3)
         axp.tick_params(axis="y", length=0)

@@ -1,4 +1,8 @@
-"""Loading runs for the report: result.json files or a W&B group, into :class:`RunResult`."""
+"""Loading runs for the report: result.json files or a W&B group, into :class:`RunResult`.
+
+Each run's rung is resolved in its own ladder (result.json's ``ladder``; ConvNeXt's for results
+written before it was recorded), and the ladder is part of the section key, so runs of two
+ladders never share a section."""
 from __future__ import annotations
 
 import json
@@ -9,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ladder.rungs import resolve
+from ladder.rungs import DEFAULT_LADDER, LadderError, load_ladder
 
 SCHEMA = "ladder.result/1"
 RESULT_FILE = "result.json"
@@ -22,13 +26,14 @@ def _warn(msg: str) -> None:
 
 class SectionKey(NamedTuple):
     """What a report section holds: runs on one dataset as read (its data id when the result
-    records one, else its name), at one image size, experiment and budget."""
+    records one, else its name), at one image size, experiment and budget, of one ladder."""
 
     dataset: str  # the data group's name (``data.name``)
     image_size: int | None
     experiment: str
     data_id: str | None = None  # ``<name>-<8 hex>`` from result.json's ``data``; None: not recorded
     budget: float = 1.0  # ``trainer.budget``
+    ladder: str = DEFAULT_LADDER  # the ladder's name (result.json's ``ladder``)
 
 
 @dataclass
@@ -59,6 +64,7 @@ class RunResult:
     optimizer_steps: int | None = None  # None: not recorded (result.json written before it)
     data: dict[str, Any] | None = None  # what was read (id, classes, image counts); None: unknown
     config: dict[str, Any] = field(default_factory=dict, repr=False)
+    ladder: str = DEFAULT_LADDER  # the ladder the rung belongs to (result.json's ``ladder``)
 
     @property
     def group_key(self) -> tuple[str, int | None, str]:
@@ -73,10 +79,10 @@ class RunResult:
     @property
     def section_key(self) -> SectionKey:
         """The report's grouping: the data id when recorded (a result without one is keyed by
-        its dataset name and never merges with one that has an id), image size, experiment
-        and budget."""
+        its dataset name and never merges with one that has an id), image size, experiment,
+        budget and ladder."""
         return SectionKey(self.dataset, self.image_size, self.experiment, self.data_id,
-                          self.budget)
+                          self.budget, self.ladder)
 
     @property
     def variant(self) -> tuple[tuple[str, Any], ...]:
@@ -87,7 +93,8 @@ class RunResult:
         if not hasattr(self, "_variant"):
             from ladder.variants import variant_of
 
-            self._variant = variant_of(self.rung, self.model)
+            ladder = None if self.ladder == DEFAULT_LADDER else self.ladder
+            self._variant = variant_of(self.rung, self.model, ladder)
         return self._variant
 
 
@@ -105,11 +112,20 @@ def _int(x: Any) -> int | None:
 
 
 def _from_record(d: dict[str, Any], source: str, order: float = 0.0) -> RunResult | None:
-    """A RunResult from a result.json dict; None (with a warning) when it can't be placed."""
+    """A RunResult from a result.json dict; None (with a warning) when its rung is not one of
+    its ladder's. A ladder the report can't load stops it with one sentence naming the file."""
+    name = str(d.get("ladder") or DEFAULT_LADDER)
     try:
-        rung = resolve(str(d.get("rung"))).name
+        ladder = load_ladder(name)
+    except LadderError as err:
+        raise SystemExit(f"roadmap: error: {source} names ladder {name!r}, which the report "
+                         f"can't load ({str(err).rstrip('.')}); give the config directory that "
+                         f"holds ladder/{name}.yaml with --config-dir DIR.") from None
+    try:
+        rung = ladder.resolve(str(d.get("rung"))).name
     except ValueError:
-        _warn(f"{source}: unknown rung {d.get('rung')!r}, skipped")
+        where = "" if name == DEFAULT_LADDER else f" in ladder {name!r}"
+        _warn(f"{source}: unknown rung {d.get('rung')!r}{where}, skipped")
         return None
     metrics = d.get("metrics") or {}
     status = str(d.get("status") or "completed")
@@ -132,7 +148,7 @@ def _from_record(d: dict[str, Any], source: str, order: float = 0.0) -> RunResul
         num_classes=classes or _int(_cfg_get(cfg, "data.num_classes")), source=source,
         order=order, model=_model_config(cfg), batch=_effective_batch(cfg, d.get("recipe")),
         lr=_peak_lr(cfg, d.get("recipe")), sweep_group=d.get("sweep_group"), budget=budget,
-        optimizer_steps=_int(d.get("optimizer_steps")), data=data, config=cfg)
+        optimizer_steps=_int(d.get("optimizer_steps")), data=data, config=cfg, ladder=name)
 
 
 def bad_budget(r: RunResult) -> str | None:
@@ -252,6 +268,7 @@ def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
     failed = state != "finished" or summary["status"] == "failed"
     rec = {
         "rung": _name(_cfg_get(cfg, "rung")), "seed": _cfg_get(cfg, "seed"),
+        "ladder": _cfg_get(cfg, "ladder.name") or _name(_cfg_get(cfg, "ladder")),
         "status": "failed" if failed else "completed",
         "error": summary["error"] or (f"W&B run state {state!r}" if failed else None),
         "experiment": _name(_cfg_get(cfg, "experiment")),
@@ -297,13 +314,16 @@ def _iso_order(s: str) -> float:
 
 
 def section_order(key: SectionKey) -> tuple:
-    return (key.dataset, key.data_id or "", key.image_size or 0, key.experiment, key.budget)
+    """Sections in report order: the default ladder's first, then the others by name; within a
+    ladder by what was read, image size, experiment and budget."""
+    return (key.ladder != DEFAULT_LADDER, key.ladder, key.dataset, key.data_id or "",
+            key.image_size or 0, key.experiment, key.budget)
 
 
 def group_runs(runs: Iterable[RunResult], warn: bool = True) -> dict[SectionKey, list[RunResult]]:
-    """Runs by :attr:`RunResult.section_key` (what was read, image size, experiment, budget),
-    sorted; never mix datasets or budgets. Runs whose budget is not > 0 are left out, each with
-    a warning."""
+    """Runs by :attr:`RunResult.section_key` (what was read, image size, experiment, budget,
+    ladder), sorted; never mix datasets, budgets or ladders. Runs whose budget is not > 0 are
+    left out, each with a warning."""
     groups: dict[SectionKey, list[RunResult]] = {}
     for r in runs:
         why = bad_budget(r)
@@ -317,9 +337,17 @@ def group_runs(runs: Iterable[RunResult], warn: bool = True) -> dict[SectionKey,
 
 def group_slug(key: tuple) -> str:
     """A file-name part for a section: ``<dataset or data id>-<size>px-<experiment>``, plus
-    ``-budget<B>`` when the budget is not 1."""
+    ``-budget<B>`` when the budget is not 1 and ``-<ladder>`` when the ladder is not the
+    default."""
     key = SectionKey(*key)
     name = key.data_id or key.dataset
     budget = "" if key.budget == 1 else f"-budget{key.budget:g}"
-    slug = f"{name}-{key.image_size}px-{key.experiment}{budget}"
+    ladder = "" if key.ladder == DEFAULT_LADDER else f"-{key.ladder}"
+    slug = f"{name}-{key.image_size}px-{key.experiment}{budget}{ladder}"
     return re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")
+
+
+def same_but_budget(a: tuple, b: tuple) -> bool:
+    """Whether two section keys differ at most in their budget (one section of the budget
+    view)."""
+    return SectionKey(*a)._replace(budget=1.0) == SectionKey(*b)._replace(budget=1.0)

@@ -1,5 +1,5 @@
-"""The leave-one-out view: each architectural change undone alone at the top (ConvNeXt-T),
-beside the same change's value on the ladder.
+"""The leave-one-out view: each architectural change undone alone at the top (the last rung of
+the section's ladder: ConvNeXt-T on ConvNeXt's), beside the same change's value on the ladder.
 
 A change's value is "with it minus without it", both places: at the top ``mean(top) -
 mean(top with the change undone)``, on the ladder ``mean(after) - mean(before)`` (the rungs
@@ -10,16 +10,18 @@ config, so it does not matter where they were written.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ladder.report.ladders import ladder_of, runs_ladder
 from ladder.report.load import RunResult
 from ladder.report.stats import MISSING, verdict, welch_interval
-from ladder.report.table import GroupInfo, _latest_per_seed
-from ladder.rungs import resolve
+from ladder.report.table import (GroupInfo, _latest_per_seed, ladder_column, ladder_field,
+                                 paper_change)
+from ladder.rungs import DEFAULT_LADDER, Ladder
 from ladder.variants import Undo, leave_one_out, match_undo
 
 
@@ -55,17 +57,26 @@ class LooRow:
     at_top: Value
     on_ladder: Value
     n_failed: int
+    ladder: Ladder | None = field(default=None, repr=False)  # the section's (None: default)
 
     @property
-    def paper(self) -> float:
-        return resolve(self.undo.after).paper_top1 - resolve(self.undo.before).paper_top1
+    def paper(self) -> float | None:
+        """The reference's change on the ladder (None without both numbers)."""
+        ladder = self.ladder or ladder_of()
+        return paper_change(ladder.resolve(self.undo.after), ladder.resolve(self.undo.before))
+
+
+def _variants_ladder(ladder: Ladder) -> str | None:
+    """How ladder/variants.py names a ladder (None: the default, sharing its cache)."""
+    return None if ladder.name == DEFAULT_LADDER else ladder.name
 
 
 def build_loo(runs: list[RunResult], metric: str = "top1", top: str | None = None
               ) -> tuple[list[LooRow], tuple[tuple[str, str], ...], list[RunResult]]:
-    """(one row per change, in ladder order; the steps left out with the reason; runs of
-    variants that match no change)."""
-    undos, skipped = leave_one_out(top)
+    """(one row per change, in the order of the runs' ladder; the steps left out with the
+    reason; runs of variants that match no change)."""
+    ladder = runs_ladder(runs)
+    undos, skipped = leave_one_out(top, _variants_ladder(ladder))
     top = undos[0].top
     done = [r for r in _latest_per_seed(runs) if r.metrics.get(metric) is not None]
 
@@ -79,14 +90,15 @@ def build_loo(runs: list[RunResult], metric: str = "top1", top: str | None = Non
         failed = [r for r in runs if r.rung == top and r.status != "completed"
                   and match_undo(r.variant, [undo])]
         rows.append(LooRow(i, undo, Value(values(top), values(top, undo)),
-                           Value(values(undo.after), values(undo.before)), len(failed)))
+                           Value(values(undo.after), values(undo.before)), len(failed),
+                           ladder))
     others = [r for r in runs if r.variant and (r.rung != top or not match_undo(r.variant, undos))]
     return rows, skipped, others
 
 
 def has_loo_runs(runs: list[RunResult], top: str | None = None) -> bool:
-    """Whether any run of the group is a leave-one-out variant."""
-    top = top or leave_one_out()[0][0].top
+    """Whether any run of the group is a leave-one-out variant (of the top of its ladder)."""
+    top = top or runs_ladder(runs).main_path()[-1]
     return any(r.rung == top and r.variant for r in runs)
 
 
@@ -178,7 +190,7 @@ def write_csv(path: Path, rows: list[LooRow], info: GroupInfo) -> None:
 
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(CSV_FIELDS)
+        w.writerow(CSV_FIELDS + ladder_field(info))
         for row in rows:
             u, t, lad = row.undo, row.at_top, row.on_ladder
             w.writerow([info.key[0], info.key[1] or "", info.key[2], row.index, u.name, u.label,
@@ -186,5 +198,5 @@ def write_csv(path: Path, rows: list[LooRow], info: GroupInfo) -> None:
                         c(t.delta), c(t.ci[0] if t.ci else None), c(t.ci[1] if t.ci else None),
                         "" if u.refused else t.verdict, *lad.n, c(lad.delta),
                         c(lad.ci[0] if lad.ci else None), c(lad.ci[1] if lad.ci else None),
-                        lad.verdict, f"{row.paper:.2f}", info.key.data_id or "",
-                        f"{info.key.budget:g}"])
+                        lad.verdict, "" if row.paper is None else f"{row.paper:.2f}",
+                        info.key.data_id or "", f"{info.key.budget:g}", *ladder_column(info)])

@@ -16,7 +16,8 @@ import numpy as np
 
 from ladder.report.load import RunResult
 from ladder.report.stats import verdict, welch_interval
-from ladder.report.table import GroupInfo, _latest_per_seed
+from ladder.report.table import GroupInfo, _latest_per_seed, ladder_column, ladder_field
+from ladder.rungs import DEFAULT_LADDER
 from ladder.variants import rung_axes
 
 NORM_ORDER = ("layernorm", "batchnorm")
@@ -67,7 +68,8 @@ class NormBatchTable:
 
 
 def _norm_of(run: RunResult) -> str | None:
-    return run.model.get("norm") or dict(rung_axes(run.rung)).get("norm")
+    ladder = None if run.ladder == DEFAULT_LADDER else run.ladder
+    return run.model.get("norm") or dict(rung_axes(run.rung, ladder)).get("norm")
 
 
 def build_normbatch(runs: list[RunResult], metric: str = "top1") -> list[NormBatchTable]:
@@ -165,7 +167,7 @@ CSV_FIELDS = ("dataset", "image_size", "experiment", "rung", "variant", "norm", 
 def write_csv(path: Path, tables: list[NormBatchTable], info: GroupInfo) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(CSV_FIELDS)
+        w.writerow(CSV_FIELDS + ladder_field(info))
         for t in tables:
             for norm in t.norms:
                 for b in t.batches:
@@ -178,4 +180,5 @@ def write_csv(path: Path, tables: list[NormBatchTable], info: GroupInfo) -> None
                                 t.failed.get((norm, b), 0),
                                 f"{t.lrs[b]:.6g}" if b in t.lrs else "",
                                 ";".join(map(str, sorted(t.epochs))),
-                                info.key.data_id or "", f"{info.key.budget:g}"])
+                                info.key.data_id or "", f"{info.key.budget:g}",
+                                *ladder_column(info)])

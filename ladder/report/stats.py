@@ -82,6 +82,33 @@ def welch_from_summary(mean_a: float, std_a: float, n_a: int, mean_b: float, std
     return d - half, d + half, df
 
 
+def contrast_from_summary(terms: Sequence[tuple[float, float, float, int]]
+                          ) -> tuple[float, float, int] | None:
+    """95% Welch-Satterthwaite interval for ``sum(c * mean)`` over independent groups given as
+    ``(c, mean, sample std, n)`` (e.g. the sum of several separate stretches of a ladder);
+    df rounded down. With two terms ``(1, a), (-1, b)`` it is :func:`welch_from_summary`. None
+    when a group has n < 2."""
+    if any(n < 2 for _c, _m, _s, n in terms):
+        return None
+    d = sum(c * m for c, m, _s, _n in terms)
+    parts = [(c * c * sd * sd / n, n) for c, _m, sd, n in terms]
+    se2 = sum(v for v, _n in parts)
+    if se2 == 0.0:
+        return d, d, sum(n - 1 for _v, n in parts)
+    df = max(1, math.floor(se2 * se2 / sum(v * v / (n - 1) for v, n in parts if v)))
+    half = t975(df) * math.sqrt(se2)
+    return d - half, d + half, df
+
+
+def contrast_interval(terms: Sequence[tuple[float, Sequence[float]]]
+                      ) -> tuple[float, float, int] | None:
+    """:func:`contrast_from_summary` from each group's values: ``(c, values)`` terms."""
+    if any(len(v) < 2 for _c, v in terms):
+        return None
+    return contrast_from_summary([(c, float(np.mean(v)), float(np.std(v, ddof=1)), len(v))
+                                  for c, v in terms])
+
+
 def verdict(ci: tuple[float, float, int] | None) -> str:
     """gain / hurt when the interval excludes 0 on that side, within noise when it contains 0,
     n<2 when there is no interval."""

@@ -1,16 +1,18 @@
-"""The roadmap table: one row per rung of a view, with changes, intervals and verdicts."""
+"""The roadmap table: one row per rung of a view, with changes, intervals and verdicts, in the
+order, parents and milestones of the section's ladder (ladder/report/ladders.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Iterable
 
 import numpy as np
 
 from ladder.report.duplicates import point_key
+from ladder.report.ladders import ladder_of, runs_ladder
 from ladder.report.load import RunResult, SectionKey
 from ladder.report.stats import (MISSING, NO_PARENT, ROOT, PooledNoise, pooled_interval,
                                  pooled_noise, pooled_verdict, verdict, welch_interval)
-from ladder.rungs import MILESTONES, RUNGS, Rung, resolve
+from ladder.rungs import Ladder, Rung
 
 VIEWS = ("full", "milestones")
 
@@ -33,6 +35,7 @@ class Row:
     verdict: str = MISSING
     pooled_ci: tuple[float, float, int] | None = None  # from the section's pooled seed std
     pooled_verdict: str = MISSING
+    ladder: Ladder | None = field(default=None, repr=False)  # the section's (None: default)
 
     @property
     def n(self) -> int:
@@ -56,13 +59,14 @@ class Row:
         return ("\u21b3 " if r.side_branch else "") + step
 
 
-def _view_rungs(view: str) -> list[tuple[Rung, str | None]]:
-    """(rung, parent in this view) in ladder order."""
+def _view_rungs(view: str, ladder: Ladder | None = None) -> list[tuple[Rung, str | None]]:
+    """(rung, parent in this view) in the order of ``ladder`` (default: ConvNeXt's)."""
+    ladder = ladder or ladder_of()
     if view == "full":
-        return [(r, r.parent) for r in RUNGS]
+        return [(r, r.parent) for r in ladder.rungs]
     if view == "milestones":
-        names = list(MILESTONES.values())
-        by = {r.name: r for r in RUNGS}
+        names = list(ladder.milestones.values())
+        by = {r.name: r for r in ladder.rungs}
         return [(by[n], names[i - 1] if i else None) for i, n in enumerate(names)]
     raise ValueError(f"unknown view {view!r}; choose from {', '.join(VIEWS)}")
 
@@ -77,14 +81,17 @@ def _latest_per_seed(runs: list[RunResult], by_batch: bool = False) -> list[RunR
     return list(best.values())
 
 
-def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1") -> list[Row]:
-    """One group's rows in ladder order (for ``view``), with changes and intervals. Runs whose
-    architecture differs from their rung's (leave-one-out, norm x batch) are left out."""
+def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1",
+                ladder: Ladder | None = None) -> list[Row]:
+    """One group's rows in the order of its ladder (for ``view``), with changes and intervals.
+    The ladder is the runs' own (ValueError for runs of several ladders), unless given. Runs
+    whose architecture differs from their rung's (leave-one-out, norm x batch) are left out."""
+    ladder = ladder or runs_ladder(runs)
     runs = [r for r in runs if not r.variant]
     done = _latest_per_seed(runs)
-    by_name = {r.name: r for r in RUNGS}
+    by_name = {r.name: r for r in ladder.rungs}
     rows: dict[str, Row] = {}
-    for i, (rung, parent) in enumerate(_view_rungs(view)):
+    for i, (rung, parent) in enumerate(_view_rungs(view, ladder)):
         mine = sorted((r for r in done if r.rung == rung.name), key=lambda r: (r.seed is None,
                                                                               r.seed or 0))
         mine = [r for r in mine if r.metrics.get(metric) is not None]
@@ -96,11 +103,11 @@ def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1")
             vals = [getattr(r, attr) for r in mine if getattr(r, attr) is not None]
             return float(np.mean(vals)) if vals else None
 
-        paper_delta = (rung.paper_top1 - by_name[parent].paper_top1) if parent else None
         rows[rung.name] = Row(
             index=i, rung=rung, parent=parent, values=[r.metrics[metric] for r in mine],
             seeds=[r.seed for r in mine], n_failed=len(failed), params=avg("params"),
-            gflops=avg("gflops"), img_per_s=avg("train_img_per_s"), paper_delta=paper_delta)
+            gflops=avg("gflops"), img_per_s=avg("train_img_per_s"),
+            paper_delta=paper_change(rung, by_name[parent] if parent else None), ladder=ladder)
     noise = section_noise(rows.values())
     for row in rows.values():
         if row.n == 0:
@@ -121,6 +128,13 @@ def build_table(runs: list[RunResult], view: str = "full", metric: str = "top1")
     return list(rows.values())
 
 
+def paper_change(rung: Rung, before: Rung | None) -> float | None:
+    """The reference's change from ``before`` to ``rung``; None without both numbers."""
+    if before is None or rung.paper_top1 is None or before.paper_top1 is None:
+        return None
+    return rung.paper_top1 - before.paper_top1
+
+
 def section_noise(rows) -> PooledNoise | None:
     """The pooled seed noise over a section's rows (ladder/report/stats.py has the rule)."""
     return pooled_noise([row.values for row in rows])
@@ -133,10 +147,16 @@ class GroupInfo:
     tv_epochs: int | None  # torchvision-recipe epochs, when different
     n_seeds: int
     data: dict[str, Any] | None = None  # result.json's ``data`` (what was read); None: unknown
+    show_ladder: bool = False  # the report names its ladders (ladders.show_ladders)
 
     @property
     def dataset(self) -> str:
         return self.key[0]
+
+    @property
+    def ladder(self) -> Ladder:
+        """The section's ladder."""
+        return ladder_of(SectionKey(*self.key).ladder)
 
     @property
     def imagenet(self) -> bool:
@@ -154,12 +174,15 @@ class GroupInfo:
         counts = ", ".join(c for c in counts if c)
         return f"{d['id']}" + (f" ({counts})" if counts else "")
 
-    def title(self, budget: bool = True) -> str:
-        """The section heading: data, image size, epochs, the budget when it is not 1 (and
+    def title(self, budget: bool = True, ladder: bool = True) -> str:
+        """The section heading: the ladder's title when the report names its ladders (and
+        ``ladder`` is true), data, image size, epochs, the budget when it is not 1 (and
         ``budget`` is true), experiment."""
         key = SectionKey(*self.key)
         size = key.image_size
         t = f"{self.data_label()}, {size} px" if size else self.data_label()
+        if ladder and self.show_ladder:
+            t = f"{self.ladder.title}: {t}"
         if self.epochs and budget:
             t += f", {self.epochs} epochs"
         if self.tv_epochs and budget:
@@ -169,14 +192,24 @@ class GroupInfo:
         return t + f" \u2014 experiment {key.experiment!r}"
 
 
-def _group_info(key: tuple, runs: list[RunResult]) -> GroupInfo:
+def _group_info(key: tuple, runs: list[RunResult], show_ladder: bool = False) -> GroupInfo:
     modern = [r.epochs for r in runs if r.epochs and r.recipe != "torchvision"]
     tv = [r.epochs for r in runs if r.epochs and r.recipe == "torchvision"]
     epochs = max(modern) if modern else (max(tv) if tv else None)
     tv_epochs = max(tv) if tv and max(tv) != epochs else None
     seeds = {r.seed for r in runs if r.status == "completed"}
     data = next((r.data for r in sorted(runs, key=lambda r: -r.order) if r.data_id), None)
-    return GroupInfo(SectionKey(*key), epochs, tv_epochs, len(seeds), data)
+    return GroupInfo(SectionKey(*key), epochs, tv_epochs, len(seeds), data, show_ladder)
+
+
+def ladder_column(info: GroupInfo) -> list[str]:
+    """The CSVs' trailing ``ladder`` cell, when the report names its ladders (else none)."""
+    return [SectionKey(*info.key).ladder] if info.show_ladder else []
+
+
+def ladder_field(info: GroupInfo) -> tuple[str, ...]:
+    """The CSVs' trailing ``ladder`` header, when the report names its ladders (else none)."""
+    return ("ladder",) if info.show_ladder else ()
 
 
 CHANCE_FLOOR = 2.5  # a run under this multiple of chance accuracy did not learn
@@ -186,4 +219,14 @@ def below_chance_floor(runs: list[RunResult], metric: str = "top1") -> list[RunR
     """Completed runs whose ``metric`` ends under CHANCE_FLOOR x chance (100 / classes)."""
     weak = [r for r in _latest_per_seed(runs) if r.num_classes and r.metrics.get(metric) is not None
             and r.metrics[metric] < CHANCE_FLOOR * 100 / r.num_classes]
-    return sorted(weak, key=lambda r: (RUNGS.index(resolve(r.rung)), r.seed or 0))
+    return sorted(weak, key=lambda r: (ladder_rank(r), r.seed or 0))
+
+
+def ladder_rank(r: RunResult) -> tuple[str, int]:
+    """Where a run's rung stands: its ladder, then the rung's position in it."""
+    return r.ladder, ladder_of(r.ladder).index(r.rung)
+
+
+def ladder_names(keys: Iterable[tuple]) -> list[str]:
+    """The ladders of some section keys, each once, in report order."""
+    return list(dict.fromkeys(SectionKey(*k).ladder for k in keys))

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from ladder.report.agreement import pooled_findings
 from ladder.report.attribution import split, split_findings
+from ladder.report.ladders import reference_scope
 from ladder.report.stats import (FEW, GAIN, HURT, MISSING, NO_PARENT, NOISE, ROOT, UNEQUAL,
                                  UNTESTED)
-from ladder.report.table import GroupInfo, Row, section_noise
+from ladder.report.table import GroupInfo, Row, ladder_column, ladder_field, section_noise
 
 def _f(x: float | None, fmt: str = ".2f", sign: bool = False) -> str:
     if x is None:
@@ -60,8 +61,9 @@ def markdown_table(rows: list[Row], metric: str, view: str = "full") -> str:
         if row.n_failed:
             meas += f" ({row.n_failed} failed)"
         name = f"`{r.name}`" + (" (side branch)" if r.side_branch else "")
-        paper = f"{r.paper_top1:.2f}" + (f" \u00b1 {r.paper_top1_std:.2f}"
-                                         if r.paper_top1_std else "")
+        paper = "\u2014" if r.paper_top1 is None else (
+            f"{r.paper_top1:.2f}" + (f" \u00b1 {r.paper_top1_std:.2f}" if r.paper_top1_std
+                                     else ""))
         lines.append(" | ".join([
             f"| {row.index}", name, r.milestone or "", meas, _change_cell(row, prev), _mark(row),
             _change_cell(row, prev, pooled=True), _mark(row, pooled=True), paper,
@@ -125,7 +127,7 @@ def findings(rows: list[Row], info: GroupInfo) -> list[str]:
                    "comparisons, so about one step in twenty with no real effect will still look "
                    "resolved.")
     if not info.imagenet:
-        out.append(f"The paper's numbers are ImageNet-1K at 224 px and 300 epochs, so on "
+        out.append(f"The paper's numbers are {reference_scope(info.ladder)}, so on "
                    f"{info.dataset} only the direction and relative size of each change compare, "
                    "not the accuracies themselves.")
     return out
@@ -144,7 +146,7 @@ def write_csv(path: Path, rows: list[Row], info: GroupInfo, view: str) -> None:
 
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(CSV_FIELDS)
+        w.writerow(CSV_FIELDS + ladder_field(info))
         for row in rows:
             r = row.rung
             w.writerow([
@@ -156,7 +158,8 @@ def write_csv(path: Path, rows: list[Row], info: GroupInfo, view: str) -> None:
                 c(row.pooled_ci[0] if row.pooled_ci else None),
                 c(row.pooled_ci[1] if row.pooled_ci else None),
                 row.pooled_ci[2] if row.pooled_ci else "", row.pooled_verdict, row.n_failed,
-                r.paper_top1,
+                "" if r.paper_top1 is None else r.paper_top1,
                 r.paper_top1_std or "", c(row.paper_delta, 2),
                 c(row.params / 1e6 if row.params is not None else None, 3), c(row.gflops, 3),
-                c(row.img_per_s, 1), info.key.data_id or "", f"{info.key.budget:g}"])
+                c(row.img_per_s, 1), info.key.data_id or "", f"{info.key.budget:g}",
+                *ladder_column(info)])

@@ -1,0 +1,116 @@
+"""The README's worked example, as written: a rung added on top of ConvNeXt's ladder and a
+three-rung ladder from scratch, each in a config directory of the user's own (Hydra's
+``--config-dir``), trained, swept and reported with the README's own commands.
+
+The files and commands are read from README.md (the blocks after ``<!-- file: PATH -->`` and
+``<!-- commands: user-ladders -->``), so the README cannot drift from what is tested. The
+commands run with the tests' tiny overrides appended (Hydra's last value wins)."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import tiny_overrides
+
+from ladder import rungs
+from ladder.compose import check_ladder
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+FENCE = re.compile(r"```\w*\n(.*?)```", re.S)
+
+
+def readme_blocks() -> tuple[dict[str, str], list[str]]:
+    """(path -> file text, the commands) of the README's worked example."""
+    text = README.read_text()
+    files = {}
+    for m in re.finditer(r"<!-- file: (\S+) -->\s*\n", text):
+        files[m[1]] = FENCE.search(text, m.end())[1]
+    m = re.search(r"<!-- commands: user-ladders -->\s*\n", text)
+    commands = [line for line in FENCE.search(text, m.end())[1].splitlines() if line.strip()]
+    return files, commands
+
+
+@pytest.fixture
+def user_conf(tmp_path, monkeypatch):
+    """The README's files in tmp_path (my_conf/...), on the ladder search path."""
+    files, _ = readme_blocks()
+    for rel, body in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    conf = tmp_path / "my_conf"
+    monkeypatch.setattr(rungs, "_SEARCH_PATH", ())
+    rungs.set_search_path([conf])
+    yield conf
+    rungs.set_search_path([])
+
+
+def test_the_readme_gives_both_ladders_and_their_commands():
+    files, commands = readme_blocks()
+    assert {"my_conf/ladder/convnext_plus.yaml", "my_conf/ladder/mini.yaml"} <= set(files)
+    assert len(commands) == 3 and all("--config-dir my_conf" in c for c in commands)
+
+
+def test_a_rung_on_top_of_convnext_extends_its_ladder(user_conf):
+    ladder = check_ladder("convnext_plus", user_conf, only=["convnext_k9"])
+    base = rungs.load_ladder("convnext")
+    assert ladder.names == (*base.names, "convnext_k9")
+    k9 = ladder.resolve("convnext_k9")
+    assert k9.parent == "separate_downsampling" and k9.kind == "architecture"
+    assert k9.paper_top1 is None and not k9.side_branch
+    assert ladder.main_path()[-2:] == ["separate_downsampling", "convnext_k9"]
+    assert ladder.milestones == base.milestones and ladder.prefix == "plus_"
+    assert ladder.resolve("micro").paper_top1 == 81.97  # Table 10 carried over
+
+
+def test_a_three_rung_ladder_from_scratch_checks(user_conf):
+    ladder = check_ladder("mini", user_conf)
+    assert ladder.names == ("mini_base", "mini_gelu", "mini_smooth")
+    assert [r.parent for r in ladder.rungs] == [None, "mini_base", "mini_gelu"]
+    assert ladder.kinds == {"mini_base": "root", "mini_gelu": "architecture",
+                            "mini_smooth": "recipe"}
+    assert all(r.paper_top1 is None for r in ladder.rungs)
+
+
+def test_without_the_config_dir_the_ladder_is_not_found(tmp_path):
+    with pytest.raises(rungs.LadderError, match=r"no ladder 'mini'.*bag_of_tricks, convnext"):
+        rungs.load_ladder("mini", tmp_path)
+
+
+def _run(command: str, cwd: Path, extra: list[str]) -> subprocess.CompletedProcess:
+    argv = shlex.split(command)
+    assert argv[0] == "python"
+    argv[0], argv[1] = sys.executable, str(REPO / argv[1])
+    proc = subprocess.run(argv + extra, cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.mark.slow
+def test_the_readme_commands_train_sweep_and_report_the_user_ladders(user_conf, cache_dir):
+    _, commands = readme_blocks()
+    root = user_conf.parent
+    tiny = tiny_overrides(cache_dir)
+    _run(commands[0], root, tiny)
+    [result] = (root / "outputs").rglob("result.json")
+    run = json.loads(result.read_text())
+    assert (run["ladder"], run["rung"], run["rung_index"]) == ("convnext_plus", "convnext_k9", 17)
+    assert run["config"]["model"]["kernel_size"] == 9
+
+    _run(commands[1], root, tiny)
+    runs = sorted(p.parent.parent.name + "/" + p.parent.name
+                  for p in (root / "multirun" / "mini").rglob("result.json"))
+    assert runs == [f"{r}/seed{s}" for r in ("mini_base", "mini_gelu", "mini_smooth")
+                    for s in (0, 1)]
+
+    _run(commands[2], root, [])
+    report = (root / "mini-report" / "roadmap.md").read_text()
+    assert "A three-rung ladder" in report
+    for rung in ("mini_base", "mini_gelu", "mini_smooth"):
+        assert rung in report
