@@ -104,6 +104,7 @@ class Ladder:
     aliases: dict[str, str]  # alias -> rung
     reference: Reference
     targets: tuple[Target, ...]
+    bases: tuple[str, ...] = ()  # the ladders it extends, nearest first (``extends``)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -340,8 +341,18 @@ class _Reader:
             merged["reference"] = {**base["reference"], **own_ref, "numbers": numbers}
         return merged
 
+    def bases(self, data: Any) -> tuple[str, ...]:
+        """The chain of ladders ``data`` extends, nearest first (checked by :meth:`extended`)."""
+        out: list[str] = []
+        while isinstance(data, dict) and isinstance(data.get("extends"), str):
+            out.append(data["extends"])
+            path = next(d / "ladder" / f"{out[-1]}.yaml" for d in self.conf_dirs
+                        if (d / "ladder" / f"{out[-1]}.yaml").is_file())
+            data = _read_yaml(path)
+        return tuple(out)
+
     def ladder(self, data: Any) -> Ladder:
-        data = self.extended(data)
+        raw, data = data, self.extended(data)
         self.check_keys("the ladder", data, _KEYS, {"name", "prefix", "rungs", "milestones",
                                                     "reference"})
         if data["name"] != self.path.stem:
@@ -374,7 +385,7 @@ class _Reader:
                       for e in entries)
         return Ladder(data["name"], str(data.get("title") or data["name"]), self.path,
                       data["prefix"], rungs, milestones, aliases, reference,
-                      self.targets(data.get("targets", [])))
+                      self.targets(data.get("targets", [])), self.bases(raw))
 
     def check_tree(self, order: list[str], parents: dict, kinds: dict) -> None:
         for name in order:

@@ -328,6 +328,10 @@ def train(cfg: TrainConfig, output_dir: str | Path, command: str = "",
     A run that already completed in ``output_dir`` is not retrained: its result is returned.
     On SIGTERM/SIGUSR1 a checkpoint is written and :class:`Preempted` is raised.
     """
+    if cfg.rung:  # a rung of another ladder fails here, before a folder's old result is reused
+        from ladder import rungs
+
+        rungs.load_ladder(cfg.ladder).resolve(cfg.rung)
     done = completed_result(Path(output_dir))
     if done is not None:
         print(f"[ladder] {cfg.rung or cfg.backbone} (seed {cfg.seed}) already completed in {output_dir}: "

@@ -9,7 +9,7 @@ import json
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import replace, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
@@ -332,7 +332,25 @@ def group_runs(runs: Iterable[RunResult], warn: bool = True) -> dict[SectionKey,
                 _warn(why)
             continue
         groups.setdefault(r.section_key, []).append(r)
+    _share_base_runs(groups)
     return dict(sorted(groups.items(), key=lambda kv: section_order(kv[0])))
+
+
+def _share_base_runs(groups: dict[SectionKey, list[RunResult]]) -> None:
+    """A ladder that ``extends`` another reuses the other's runs: a run of ConvNeXt's
+    ``separate_downsampling`` is the same training as that rung under a ladder extending
+    ConvNeXt's (train.py finds it completed in the same folder), so the extending ladder's
+    section holds it too, next to its own rungs' runs. The base ladder keeps its section."""
+    for key in list(groups):
+        ladder = load_ladder(key.ladder)
+        if not ladder.bases:
+            continue
+        own = {(r.rung, r.seed, r.variant) for r in groups[key]}
+        for base in ladder.bases:
+            for r in groups.get(key._replace(ladder=base), []):
+                if r.rung in ladder.names and (r.rung, r.seed, r.variant) not in own:
+                    groups[key].append(replace(r, ladder=key.ladder))
+                    own.add((r.rung, r.seed, r.variant))
 
 
 def group_slug(key: tuple) -> str:
