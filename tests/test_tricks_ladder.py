@@ -102,3 +102,22 @@ def test_the_ends_train_and_record_their_ladder(rung, cache_dir, tmp_path):
     result = train(cfg, tmp_path)
     assert (result["ladder"], result["rung"], result["recipe"]) == (LADDER, rung, "tricks")
     assert result["rung_index"] == rungs.load_ladder(LADDER).index(rung)
+
+
+def test_sweeps_and_leave_one_out_read_the_ladder():
+    import sys
+
+    from ladder.conf_store import sweep_rungs
+    from ladder.variants import leave_one_out
+
+    assert sweep_rungs("milestones", ladder=LADDER) == ["resnet50a", "resnet50d", "mixup"]
+    assert sweep_rungs("ladder", ladder=LADDER)[-1] == "mixup"
+    undos, skipped = leave_one_out(ladder=LADDER)
+    assert [u.name for u in undos] == ["undo_resnet50b", "undo_resnet50c", "undo_resnet50d"]
+    assert [u.overrides() for u in undos] == [["model.stride_layer=first"], ["model.stem=resnet"],
+                                              ["model.shortcut_pool=false"]]
+    assert [rung for rung, _ in skipped] == ["cosine_decay", "label_smoothing", "mixup"]
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "scripts"))
+    import sweep
+
+    assert sweep.rung_list("ladder", sweep.ladder_of(["ladder=bag_of_tricks"]))[0] == "resnet50a"
