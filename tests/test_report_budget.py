@@ -429,3 +429,23 @@ def test_budget_view_to_wandb_logs_its_table_figure_and_markdown(tmp_path, monke
     assert [r[table["columns"].index("budget")] for r in table["data"]] == [1, 2, 4]
     assert any(k.startswith("budget/budget/") for k in row)  # the figure
     assert logged["summary"]["report_markdown"] == (out / "budget.md").read_text()
+
+
+def test_settings_recorded_before_a_schema_key_existed_compare_at_its_default():
+    from ladder.report.duplicates import settings_diff
+    from ladder.report.load import RunResult
+
+    def run(model: dict, by_recipe: dict, recipe: str = "modern") -> RunResult:
+        return RunResult(rung="micro", seed=0, status="completed", dataset="d", image_size=32,
+                         experiment="e", config={"model": {"kernel_size": 7, **model},
+                                                 "recipe": {"name": recipe},
+                                                 "trainer": {"by_recipe": by_recipe}})
+
+    old = run({}, {"torchvision": {"epochs": 12}})
+    new = run({"stride_layer": "spatial", "shortcut_pool": False},
+              {"torchvision": {"epochs": 12}, "tricks": {"epochs": 12}})
+    assert settings_diff(old, new) == []  # new keys at their defaults; another recipe's budget
+    changed = run({"shortcut_pool": True}, {"torchvision": {"epochs": 12}})
+    assert settings_diff(old, changed) == ["model.shortcut_pool"]
+    own = run({}, {"modern": {"epochs": 3}, "torchvision": {"epochs": 12}})
+    assert settings_diff(old, own) == ["trainer.by_recipe.modern.epochs"]  # its own recipe's

@@ -42,16 +42,57 @@ def _ignored(key: str, both_ids: bool) -> bool:
     return any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)
 
 
+def schema_defaults() -> dict[str, Any]:
+    """Every config key's default in the typed schema (ladder/schema.py), dotted. A key that a
+    newer version of the schema added keeps the older behaviour at its default, so a run
+    recorded before the key existed trained with that value."""
+    from dataclasses import MISSING, fields
+
+    from ladder.schema import TrainConfig
+
+    out: dict[str, Any] = {}
+    for f in fields(TrainConfig):
+        if f.default_factory is not MISSING:
+            value = f.default_factory()
+        elif f.default is not MISSING:
+            value = f.default
+        else:
+            continue
+        if hasattr(value, "__dataclass_fields__"):
+            from dataclasses import asdict
+
+            out.update(flat_config(asdict(value), f.name + "."))
+        else:
+            out[f.name] = value
+    return out
+
+
+def _other_recipe(key: str, recipes: set) -> bool:
+    """A preset's setting for another recipe (``trainer.by_recipe.<name>.*`` where neither run
+    trains with ``<name>``): it cannot have changed what either run trained."""
+    parts = key.split(".")
+    return parts[:2] == ["trainer", "by_recipe"] and len(parts) > 2 and parts[2] not in recipes
+
+
 def settings_diff(a: RunResult, b: RunResult) -> list[str]:
     """The config keys (dotted, sorted) whose values differ between two runs, leaving out the
-    seed, output paths, logging keys and the budget (``IGNORED_KEYS``). Empty when the settings
-    agree or when either run recorded no config (nothing to compare)."""
+    seed, output paths, logging keys and the budget (``IGNORED_KEYS``). A key only one run
+    records counts when its value is not the schema's default (:func:`schema_defaults`: a run
+    from before the key existed trained with its default). Empty when the settings agree or
+    when either run recorded no config (nothing to compare)."""
     if not a.config or not b.config:
         return []
     both_ids = bool(a.data_id and b.data_id)
     fa, fb = flat_config(a.config), flat_config(b.config)
-    keys = {k for k in set(fa) | set(fb) if not _ignored(k, both_ids)}
-    return sorted(k for k in keys if fa.get(k) != fb.get(k))
+    defaults, missing = schema_defaults(), object()
+    recipes = {fa.get("recipe.name"), fb.get("recipe.name")}
+    keys = {k for k in set(fa) | set(fb) if not _ignored(k, both_ids)
+            and not _other_recipe(k, recipes)}
+
+    def value(flat: dict, key: str) -> Any:
+        return flat[key] if key in flat else defaults.get(key, missing)
+
+    return sorted(k for k in keys if value(fa, k) != value(fb, k))
 
 
 def diff_text(a: RunResult, b: RunResult, keys: list[str]) -> str:
