@@ -327,3 +327,24 @@ def test_the_built_in_ladders_give_every_rung_its_reference_numbers():
         ladder = rungs.load_ladder(name)
         assert all(r.paper_top1 is not None and r.paper_gflops is not None
                    for r in ladder.rungs), name
+
+
+def test_extends_takes_the_base_and_bad_bases_fail_naming_the_file(tmp_path):
+    conf = tmp_path / "user"
+    (conf / "ladder").mkdir(parents=True)
+    (conf / "ladder" / "plus.yaml").write_text(
+        "name: plus\nprefix: plus_\nextends: convnext\nmilestones: [resnet50, micro]\n"
+        "reference: {numbers: {gelu: {top1: 1.0, gflops: 2.0}}}\n")
+    ladder = rungs.load_ladder("plus", conf)
+    assert ladder.names == rungs.load_ladder("convnext").names and ladder.bases == ("convnext",)
+    assert list(ladder.milestones) == ["resnet50", "micro"]  # this file's replace the base's
+    assert ladder.resolve("gelu").paper_top1 == 1.0 and ladder.resolve("micro").paper_top1 == 81.97
+    assert ladder.reference.table == "Table 10"
+    (conf / "ladder" / "loop.yaml").write_text("name: loop\nprefix: l_\nextends: loop2\n")
+    (conf / "ladder" / "loop2.yaml").write_text("name: loop2\nprefix: l2_\nextends: loop\n")
+    with pytest.raises(rungs.LadderError, match=r"loop\.yaml: extends forms a cycle"):
+        rungs.load_ladder("loop", conf)
+    (conf / "ladder" / "orphan.yaml").write_text("name: orphan\nprefix: o_\nextends: nosuch\n")
+    with pytest.raises(rungs.LadderError, match=r"orphan\.yaml: extends 'nosuch', but no "
+                                                 r"ladder/nosuch\.yaml"):
+        rungs.load_ladder("orphan", conf)
