@@ -188,6 +188,7 @@ def test_train_loss_is_the_mean_over_all_ranks(one_process, two_processes):
         result(one_process)["history"][0]["train_loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_sharded_evaluation_counts_each_val_image_once(tmp_path, cache_dir):
     # 3 classes x 3 val images = 9, not divisible by 2 ranks: shards of 5 and 4, no padding.
     # resnet50 has BatchNorm: its running statistics must be rank 0's (the checkpoint's).
@@ -308,6 +309,7 @@ def test_slurm_launcher_config_runs_one_task_per_gpu():
     assert multi.nodes > 1 and multi.tasks_per_node == multi.gpus_per_node
 
 
+@pytest.mark.slow
 def test_slurm_multirun_submits_a_requeueable_array_that_signals_the_trainer(tmp_path, cache_dir):
     """The real path (Hydra -> submitit launcher -> submitit -> sbatch) with a stand-in `sbatch`
     that keeps the script and refuses the job."""

@@ -45,7 +45,8 @@ def _final(tmp: Path):
     return state, json.loads((tmp / "result.json").read_text())
 
 
-@pytest.fixture(scope="module", params=["device", "loader"])
+@pytest.fixture(scope="module", params=[
+    "device", pytest.param("loader", marks=pytest.mark.slow)])  # the loader path: whole suite
 def uninterrupted(request, tmp_path_factory, cache_dir):
     """The reference run, on the in-memory device data path and on the per-image loader."""
     run_dir = tmp_path_factory.mktemp(f"uninterrupted-{request.param}")

@@ -144,6 +144,7 @@ def test_sweep_files_read_the_ladder():
         node.x
 
 
+@pytest.mark.slow
 def test_milestones_multirun_gets_its_rungs_from_the_ladder(tmp_path, cache_dir):
     """A real multirun with Hydra's basic sweeper: ${ladder_rungs:milestones} becomes seven
     jobs. Each job stops at once (a global batch larger than the data) and records the failure
