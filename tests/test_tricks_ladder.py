@@ -121,3 +121,15 @@ def test_sweeps_and_leave_one_out_read_the_ladder():
     import sweep
 
     assert sweep.rung_list("ladder", sweep.ladder_of(["ladder=bag_of_tricks"]))[0] == "resnet50a"
+
+
+def test_inspect_counts_the_ladder_beside_table_5(capsys):
+    from ladder import inspect as inspect_mod
+
+    rows = inspect_mod.measure(["resnet50a", "resnet50d"], rungs.load_ladder(LADDER))
+    assert [r["rung"] for r in rows] == ["resnet50a", "resnet50d"]
+    # GMACs at 224 px against Table 5's FLOPs: 3.858 vs 3.86 and 4.329 vs 4.35
+    assert all(abs(r["gflops"] - r["paper_gflops"]) < 0.03 for r in rows)
+    assert rows[0]["params"] == 25_557_032 and rows[1]["params"] == 25_576_264
+    assert inspect_mod.main(["--ladder", LADDER, "--diff", "resnet50c", "resnet50d"]) == 0
+    assert "model.shortcut_pool" in capsys.readouterr().out
