@@ -210,17 +210,22 @@ def search_path() -> tuple[str, ...]:
     return config_dirs(_SEARCH_PATH)
 
 
+def _first(conf_dirs: Sequence[Path], group: str, name: str) -> Path | None:
+    """``<group>/<name>.yaml`` in the first config directory that has it."""
+    return next((d / group / f"{name}.yaml" for d in conf_dirs
+                 if (d / group / f"{name}.yaml").is_file()), None)
+
+
 @lru_cache(maxsize=None)
 def _load(name: str, dirs: tuple[str, ...]) -> Ladder:
     conf_dirs = [Path(d) for d in dirs]
-    found = [d / "ladder" / f"{name}.yaml" for d in conf_dirs
-             if (d / "ladder" / f"{name}.yaml").is_file()]
-    if not found:
+    path = _first(conf_dirs, "ladder", name)
+    if path is None:
         known = sorted({p.stem for d in conf_dirs for p in (d / "ladder").glob("*.yaml")})
         raise LadderError(f"no ladder {name!r}: no ladder/{name}.yaml in "
                           f"{', '.join(map(str, conf_dirs))} (ladders there: "
                           f"{', '.join(known) or 'none'})")
-    return _Reader(found[0], conf_dirs).ladder(_read_yaml(found[0]))
+    return _Reader(path, conf_dirs).ladder(_read_yaml(path))
 
 
 def ladder_names(conf_dir: str | Path | None = None) -> list[str]:
@@ -255,16 +260,14 @@ class _Reader:
 
     def __init__(self, path: Path, conf_dirs: list[Path]):
         self.path, self.conf_dirs = path, conf_dirs
+        self.bases: list[str] = []  # the ladders this file extends, filled by extended()
         # error messages name the rung directory next to the ladder file
         self.rung_dir = path.parent.parent / "rung"
 
     def rung_path(self, name: str) -> Path:
         """``rung/<name>.yaml`` in the first config directory that has it (else the one next
         to the ladder file, for the error message)."""
-        for d in self.conf_dirs:
-            if (d / "rung" / f"{name}.yaml").is_file():
-                return d / "rung" / f"{name}.yaml"
-        return self.rung_dir / f"{name}.yaml"
+        return _first(self.conf_dirs, "rung", name) or self.rung_dir / f"{name}.yaml"
 
     def fail(self, message: str) -> LadderError:
         return LadderError(f"{self.path}: {message}")
@@ -321,11 +324,11 @@ class _Reader:
             raise self.fail(f"extends must name a ladder, not {base_name!r}")
         if base_name in seen or base_name == self.path.stem:
             raise self.fail(f"extends forms a cycle: {' -> '.join((*seen, base_name))}")
-        base_path = next((d / "ladder" / f"{base_name}.yaml" for d in self.conf_dirs
-                          if (d / "ladder" / f"{base_name}.yaml").is_file()), None)
+        base_path = _first(self.conf_dirs, "ladder", base_name)
         if base_path is None:
             raise self.fail(f"extends {base_name!r}, but no ladder/{base_name}.yaml is in "
                             f"{', '.join(map(str, self.conf_dirs))}")
+        self.bases.append(base_name)  # nearest first, as the recursion goes
         base = self.extended(_read_yaml(base_path), (*seen, self.path.stem, base_name))
         if not isinstance(base, dict):
             raise LadderError(f"{base_path} must be a mapping")
@@ -341,18 +344,8 @@ class _Reader:
             merged["reference"] = {**base["reference"], **own_ref, "numbers": numbers}
         return merged
 
-    def bases(self, data: Any) -> tuple[str, ...]:
-        """The chain of ladders ``data`` extends, nearest first (checked by :meth:`extended`)."""
-        out: list[str] = []
-        while isinstance(data, dict) and isinstance(data.get("extends"), str):
-            out.append(data["extends"])
-            path = next(d / "ladder" / f"{out[-1]}.yaml" for d in self.conf_dirs
-                        if (d / "ladder" / f"{out[-1]}.yaml").is_file())
-            data = _read_yaml(path)
-        return tuple(out)
-
     def ladder(self, data: Any) -> Ladder:
-        raw, data = data, self.extended(data)
+        data = self.extended(data)
         self.check_keys("the ladder", data, _KEYS, {"name", "prefix", "rungs", "milestones",
                                                     "reference"})
         if data["name"] != self.path.stem:
@@ -385,7 +378,7 @@ class _Reader:
                       for e in entries)
         return Ladder(data["name"], str(data.get("title") or data["name"]), self.path,
                       data["prefix"], rungs, milestones, aliases, reference,
-                      self.targets(data.get("targets", [])), self.bases(raw))
+                      self.targets(data.get("targets", [])), tuple(self.bases))
 
     def check_tree(self, order: list[str], parents: dict, kinds: dict) -> None:
         for name in order:
