@@ -299,3 +299,21 @@ def test_agreement_goes_into_the_wandb_summary(tmp_path, monkeypatch):
             summary["roadmap/agreement/resolved_pooled"]) == (3, 4)
     assert summary["roadmap/agreement/pooled_valid"] is True
     assert summary["roadmap/agreement/pooled_df"] == 7
+
+
+def test_a_rank_order_no_resample_changes_is_said_to_have_a_zero_width_interval(tmp_path):
+    # 3 seeds a rung, each rung 10 points above the one before with a spread of 1: every
+    # resample keeps the same order (the paper's but for kernel7 < inverted_bottleneck, so
+    # rho = 1 - 6 * 2 / (7 * 48)), the interval has no width and the findings say why
+    apart = {n: [50.0 + 10 * i + d for d in (-1.0, 0.0, 1.0)] for i, n in enumerate(NAMES)}
+    rows, _ = _rows(_folder(tmp_path / "apart", apart))
+    text = agreement.agreement_findings(report.compute_agreement(rows))
+    rank = next(s for s in text if s.startswith("Rank correlation"))
+    assert "+0.96, 95% bootstrap interval [+0.96, +0.96]" in rank
+    assert "No resample changed the order of the rung means" in rank
+    # overlapping seeds: the interval has width and the sentence is absent
+    close = {n: [50.0 + 0.5 * i + d for d in (-3.0, 0.0, 3.0)] for i, n in enumerate(NAMES)}
+    rows, _ = _rows(_folder(tmp_path / "close", close))
+    rank = next(s for s in agreement.agreement_findings(report.compute_agreement(rows))
+                if s.startswith("Rank correlation"))
+    assert "No resample changed" not in rank and "interval [+0.96, +0.96]" not in rank

@@ -169,10 +169,14 @@ def agreement_findings(a: Agreement) -> list[str]:
                    "and are left out" if n_ok < N_BOOT else "")
         two = (" With 2 seeds a rung the interval is too narrow: a resampled mean of 2 seeds "
                "takes 3 values and has half the variance of the mean itself." if a.two else "")
+        flat = (" No resample changed the order of the rung means, so the interval has no "
+                "width: the seeds measured agree on the ranks; it is not a claim that more "
+                "seeds would." if a.spearman_ci and a.spearman_ci[0] == a.spearman_ci[1]
+                and not a.two else "")
         out.append(f"Rank correlation of the {len(a.rungs)} rung means with the paper's top-1 "
                    f"(Spearman): {_f(a.spearman)}, 95% bootstrap interval "
                    f"{_ci(a.spearman_ci)} ({N_BOOT} resamples of each rung's seeds, RNG seed "
-                   f"{BOOT_SEED}{dropped}).{single}{two}")
+                   f"{BOOT_SEED}{dropped}).{single}{two}{flat}")
     ends = f"`{a.top.rung.name}` \u2212 `{a.bottom.rung.name}`"
     if a.gap is None:
         absent = _names([r for r in (a.top, a.bottom) if not r.n])
