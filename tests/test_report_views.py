@@ -273,3 +273,25 @@ def test_normbatch_figure_is_uncut_with_every_seed(nb_dir):
 def test_normbatch_without_such_runs_is_a_clear_error(loo_dir):
     with pytest.raises(SystemExit, match="no norm x batch runs"):
         report.main([str(loo_dir), "--view", "normbatch"])
+
+
+def test_a_long_figure_title_is_wrapped_to_the_figure_width_not_cut():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ladder.report.figure import fit_title
+
+    title = ("ConvNeXt roadmap (milestones view): imagenette-94c7b512 (10 classes, 9,469 train, "
+             "3,925 val images), 32 px, 4 epochs (torchvision-recipe rung: 12) - experiment "
+             "'imagenette_cpu'")
+    fig = plt.figure(figsize=(12, 5))
+    fig.suptitle(fit_title(fig, title), fontsize=11)
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # inside the figure
+    assert fit_title(fig, title).count("\n") >= 1 and fit_title(fig, "short") == "short"
+    assert fit_title(fig, title).replace("\n", " ") == title  # nothing lost
+    narrow = plt.figure(figsize=(6, 4))
+    assert fit_title(narrow, title).count("\n") >= 2
+    plt.close("all")

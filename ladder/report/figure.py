@@ -2,6 +2,7 @@
 with the section's ladder's reference numbers and target lines (Swin-T on ConvNeXt's)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,13 @@ _COLORS = {GAIN: "#4c72b0", HURT: "#dd8452", NOISE: "#b8b8b8", FEW: "white", ROO
            NO_PARENT: "white"}
 _LEGEND = {GAIN: "gain (95% CI > 0)", HURT: "hurt (95% CI < 0)", NOISE: "within noise",
            FEW: "not judged (root, n<2, or parent not run)"}
+
+
+def fit_title(fig, text: str, fontsize: float = 11) -> str:
+    """``text`` broken into lines that fit the figure's width (about 0.55 em a character), so a
+    long section title (a data identity, an experiment name) is not cut off at the edges."""
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False))
 
 
 def _bar_style(verdict: str) -> dict[str, Any]:
@@ -125,7 +133,8 @@ def make_figure(rows: list[Row], info: GroupInfo, metric: str = "top1", view: st
     ax.set_xlabel(f"measured {label} (%) on {info.dataset}, mean \u00b1 std over seeds "
                   "(axis from 0, not cut)")
     ax.set_title(f"measured ({info.n_seeds} seed(s))", fontsize=9.5)
-    fig.suptitle(f"{ladder.title} ({view} view): {info.title(ladder=False)}", fontsize=11)
+    fig.suptitle(fit_title(fig, f"{ladder.title} ({view} view): {info.title(ladder=False)}"),
+                 fontsize=11)
     handles = [Patch(label=v, **_bar_style(k)) for k, v in _LEGEND.items()]
     handles.append(Line2D([], [], marker="D", color="#8e44ad", linestyle="none",
                           markerfacecolor="#8e44ad" if two_panels else "white",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ladder.report.figure import fit_title
 from ladder.report.table import GroupInfo
 
 
@@ -78,8 +79,8 @@ def loo_figure(rows, info: GroupInfo, metric: str = "top1"):
     ax.set_xlabel(f"value of the change in {metric} (points): with it \u2212 without it, 95% "
                   f"Welch interval; axis through 0, not cut")
     ax.set_title(f"measured on {info.dataset}", fontsize=9.5)
-    fig.suptitle(f"Leave-one-out at {rows[0].undo.top} vs the ladder: {info.title()}",
-                 fontsize=11)
+    fig.suptitle(fit_title(fig, f"Leave-one-out at {rows[0].undo.top} vs the ladder: "
+                                f"{info.title()}"), fontsize=11)
     handles = [Line2D([], [], marker="o", color=_TOP, linestyle="none",
                       label="at the top: top \u2212 top without it"),
                Line2D([], [], marker="s", color=_LADDER, markerfacecolor="white",
@@ -126,8 +127,8 @@ def normbatch_figure(table, info: GroupInfo, metric: str = "top1"):
         handles.append(Line2D([], [], color="#777777", linestyle=":", label="chance"))
     ax.grid(axis="y", alpha=0.3)
     ax.set_ylabel(f"{metric} (%), mean \u00b1 std over seeds (axis from 0, not cut)")
-    ax.set_title(f"BatchNorm vs LayerNorm across batch sizes: {table.title}\n{info.title()}",
-                 fontsize=10)
+    ax.set_title(fit_title(fig, f"BatchNorm vs LayerNorm across batch sizes: {table.title}", 10)
+                 + "\n" + fit_title(fig, info.title(), 10), fontsize=10)
     ax.legend(handles=handles, fontsize=8.5, loc="lower left")
     return fig
 
@@ -177,7 +178,7 @@ def budget_figure(section, metric: str = "top1"):
     ax.set_xlabel("optimizer steps (log axis); labels: the budget")
     ax.set_ylabel(f"{metric} (%), mean \u00b1 std over seeds (axis from 0, not cut)")
     ax.set_title(f"{metric} against training budget, per rung\n"
-                 f"{section.info.title(budget=False)}", fontsize=10)
+                 + fit_title(fig, section.info.title(budget=False), 10), fontsize=10)
     if handles:
         ax.legend(handles=handles, fontsize=8.5, loc="lower right")
     return fig
