@@ -15,8 +15,8 @@ class LadderError(ConfigError):
     """A ladder file (or a rung file it names) that cannot be right; the message names the file."""
 
 
-LADDER_KEYS = {"name", "title", "prefix", "extends", "rungs", "aliases", "milestones", "reference",
-         "targets"}
+LADDER_KEYS = {"name", "title", "prefix", "extends", "rungs", "aliases", "milestones",
+               "reference", "targets"}
 RUNG_KEYS = {"name", "label", "kind"}
 REFERENCE_KEYS = {"source", "table", "metric", "seeds", "numbers", "paper", "arxiv"}
 NUMBER_KEYS = {"top1", "std", "gflops"}

@@ -317,3 +317,9 @@ def test_a_rank_order_no_resample_changes_is_said_to_have_a_zero_width_interval(
     rank = next(s for s in agreement.agreement_findings(report.compute_agreement(rows))
                 if s.startswith("Rank correlation"))
     assert "No resample changed" not in rank and "interval [+0.96, +0.96]" not in rank
+    # one seed a rung: every resample is the data, so no width is no news and is not reported
+    one = {n: [50.0 + 10 * i] for i, n in enumerate(NAMES)}
+    rows, _ = _rows(_folder(tmp_path / "one", one))
+    rank = next(s for s in agreement.agreement_findings(report.compute_agreement(rows))
+                if s.startswith("Rank correlation"))
+    assert "have one seed" in rank and "No resample changed" not in rank

@@ -286,9 +286,9 @@ def test_a_long_figure_title_is_wrapped_to_the_figure_width_not_cut():
              "3,925 val images), 32 px, 4 epochs (torchvision-recipe rung: 12) - experiment "
              "'imagenette_cpu'")
     fig = plt.figure(figsize=(12, 5))
-    fig.suptitle(fit_title(fig, title), fontsize=11)
+    text = fig.suptitle(fit_title(fig, title), fontsize=11)
     fig.canvas.draw()
-    box = fig._suptitle.get_window_extent()
+    box = text.get_window_extent()
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # inside the figure
     assert fit_title(fig, title).count("\n") >= 1 and fit_title(fig, "short") == "short"
     assert fit_title(fig, title).replace("\n", " ") == title  # nothing lost

@@ -172,7 +172,7 @@ def agreement_findings(a: Agreement) -> list[str]:
         flat = (" No resample changed the order of the rung means, so the interval has no "
                 "width: the seeds measured agree on the ranks; it is not a claim that more "
                 "seeds would." if a.spearman_ci and a.spearman_ci[0] == a.spearman_ci[1]
-                and not a.two else "")
+                and not a.two and len(a.single) < len(a.rungs) else "")
         out.append(f"Rank correlation of the {len(a.rungs)} rung means with the paper's top-1 "
                    f"(Spearman): {_f(a.spearman)}, 95% bootstrap interval "
                    f"{_ci(a.spearman_ci)} ({N_BOOT} resamples of each rung's seeds, RNG seed "
