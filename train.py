@@ -2,7 +2,7 @@
 model under the same recipe and data, ``python train.py backbone=<timm model name>``.
 
 Thin Hydra entry point: compose the config, convert it once to typed objects, hand it to
-``ladder.trainer.train``. See README.md for presets, sweeps and clusters.
+``ladder.train.trainer.train``. See README.md for presets, sweeps and clusters.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
-import ladder.conf_store  # noqa: F401  (registers the schema)
-from ladder import rungs
-from ladder.compose import to_typed
-from ladder.config import ConfigError
-from ladder.data import DataError
-from ladder.checkpoint import CheckpointError
-from ladder.trainer import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted, train
+import ladder.ladders.conf_store  # noqa: F401  (registers the schema)
+from ladder.ladders import rungs
+from ladder.ladders.compose import to_typed
+from ladder.nets.config import ConfigError
+from ladder.data.loaders import DataError
+from ladder.utils.checkpoint import CheckpointError
+from ladder.train.trainer import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted, train
 
 
 def export_submitit_dist_env() -> None:

@@ -7,7 +7,7 @@
 "before" is the kornia implementation the device path used until the batched one replaced it
 (copied below, unchanged but for its name: kornia's RandomResizedCrop, which crops and resizes
 one sample at a time, kornia's RandAugment applied per group of 16 rows with a host sync per op,
-kornia's RandomErasing); "after" is :class:`ladder.augment.BatchAugment`. Both augment the same
+kornia's RandomErasing); "after" is :class:`ladder.data.augment.BatchAugment`. Both augment the same
 uint8 batch of random pixels, taking turns over ``--repeats`` rounds (medians), for the modern
 recipe with RandAugment on (rand-m9-mstd0.5-inc1, erasing 0.25, bicubic, scale 0.08..1) and for
 the presets' crop + flip only. On a shared CPU ``--clock cpu`` (the process's CPU time, one
@@ -27,9 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ladder.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment  # noqa: E402
-from ladder.runtime import device_name  # noqa: E402
-from ladder.schema import RecipeConfig  # noqa: E402
+from ladder.data.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment  # noqa: E402
+from ladder.utils.runtime import device_name  # noqa: E402
+from ladder.ladders.schema import RecipeConfig  # noqa: E402
 
 RECIPES = {
     "randaugment": dict(randaugment="rand-m9-mstd0.5-inc1", random_erasing=0.25,

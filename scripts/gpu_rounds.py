@@ -119,7 +119,7 @@ def cmd_round(a) -> int:
         time.sleep(0.05)
     wall = time.monotonic() - t0
 
-    from ladder.checkpoint import CheckpointError, load  # torch: only now, the jobs are done
+    from ladder.utils.checkpoint import CheckpointError, load  # torch: only now, the jobs are done
 
     rows = []
     for j in jobs:
@@ -198,7 +198,7 @@ def sweep_rungs(spec: str) -> list[str]:
     reads them."""
     sys.path.insert(0, str(REPO))
     try:
-        from ladder.conf_store import sweep_rungs as read  # resolves ${ladder_rungs:...}
+        from ladder.ladders.conf_store import sweep_rungs as read  # resolves ${ladder_rungs:...}
     except ImportError:  # a checkout whose sweep files list the rungs themselves
         path = REPO / "conf" / "sweep" / f"{spec}.yaml"
         if path.exists():
@@ -231,7 +231,7 @@ def cmd_size(a) -> int:
     names = sweep_rungs(a.rungs)
     seeds = [x for x in a.seeds.split(",") if x.strip()]
     n_jobs = len(names) * len(seeds)
-    from ladder.rungs import resolve
+    from ladder.ladders.rungs import resolve
 
     weight = sum(a.tv_factor if resolve(n).name in TORCHVISION_RUNGS else 1
                  for n in names) * len(seeds)

@@ -1,7 +1,7 @@
 """The single-process steps of scripts/gpu_check.sh and scripts/gpu_ladder.sh (the subcommands
 train, versions, cache and bench of scripts/gpu_steps.py): one train.py run checked against
 expectations, the software and device, the data decoded into the cache once, and
-ladder/benchmark.py. Also the trainer's log lines they read, which the concurrency rounds
+ladder/bench/benchmark.py. Also the trainer's log lines they read, which the concurrency rounds
 (scripts/gpu_rounds.py) read too. torch is imported only inside the subcommands that need it.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gpu_summary import read_json, write_json_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The trainer's lines (ladder/trainer.py) the steps read.
+# The trainer's lines (ladder/train/trainer.py) the steps read.
 BANNER_DATA = re.compile(r"^\[ladder\] data .*?(\d+) train / (\d+) val images; (\w+) pipeline\)")
 BANNER_BATCH = re.compile(r"batch (\d+) = (\d+) x (\d+) accum x (\d+) ranks")
 BANNER_LAST = re.compile(r"^\[ladder\] \w+ \w+, output ")  # the last banner line: training starts
@@ -86,7 +86,7 @@ def cmd_train(a) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("LADDER_FAULT_SIGTERM_AT_STEP", None)
     if a.sigterm_at_step:
-        env["LADDER_FAULT_SIGTERM_AT_STEP"] = str(a.sigterm_at_step)  # ladder/trainer.py's hook
+        env["LADDER_FAULT_SIGTERM_AT_STEP"] = str(a.sigterm_at_step)  # ladder/train/trainer.py's hook
     cmd = [sys.executable, str(REPO / "train.py"), *a.overrides, f"hydra.run.dir={a.run_dir}"]
     print("+ " + " ".join(cmd), flush=True)
     t0 = time.monotonic()
@@ -159,8 +159,8 @@ def cmd_cache(a) -> int:
     sys.path.insert(0, str(REPO))
     from omegaconf import OmegaConf
 
-    from ladder.compose import compose_config
-    from ladder.data import build_loaders
+    from ladder.ladders.compose import compose_config
+    from ladder.data.loaders import build_loaders
 
     for rung in a.rungs.split(","):
         cfg = OmegaConf.to_object(compose_config(rung, a.overrides))
@@ -172,7 +172,7 @@ def cmd_cache(a) -> int:
 
 # ----------------------------------------------------------------------------- bench
 def cmd_bench(a) -> int:
-    """ladder/benchmark.py; --compile-backend swaps torch.compile's backend (CPU checks:
+    """ladder/bench/benchmark.py; --compile-backend swaps torch.compile's backend (CPU checks:
     'eager' traces with dynamo but skips inductor's C++ build, minutes on a small CPU)."""
     if a.compile_backend:
         import functools
@@ -181,7 +181,7 @@ def cmd_bench(a) -> int:
 
         torch.compile = functools.partial(torch.compile, backend=a.compile_backend)
     sys.path.insert(0, str(REPO))
-    from ladder.benchmark import main
+    from ladder.bench.benchmark import main
 
     main(a.args)
     return 0

@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     k.add_argument("overrides", nargs="*")
     k.set_defaults(fn=cmd_cache)
 
-    b = sub.add_parser("bench", help="ladder/benchmark.py, optionally another compile backend")
+    b = sub.add_parser("bench", help="ladder/bench/benchmark.py, optionally another compile backend")
     b.add_argument("--compile-backend")
     b.add_argument("args", nargs="*")
     b.set_defaults(fn=cmd_bench)

@@ -1,6 +1,6 @@
 """Leave-one-out from the top: each architectural change of the ladder undone alone at ConvNeXt-T,
 as one resumable sweep of train.py jobs (the changes are generated from the rung files by
-ladder/variants.py, not listed by hand).
+ladder/ladders/variants.py, not listed by hand).
 
     python scripts/loo.py --list                       # the changes, their overrides, the refused
     python scripts/loo.py --list -- ladder=bag_of_tricks   # another ladder: at ResNet-50-D...
@@ -11,7 +11,7 @@ Jobs, per seed: the top, every change the schema accepts (``OUT/undo_<step>/seed
 the ladder rungs each change is measured between on the ladder (``OUT/<rung>/seed<seed>/``, the
 layout of scripts/sweep.py, so pointing --out at a finished ladder sweep of the same budget
 reuses its runs: a completed run is skipped). Rerunning resumes; ``--no-ladder`` runs only the
-top and its variants. Jobs run as in scripts/sweep.py (ladder/jobs.py), each with ``--threads``
+top and its variants. Jobs run as in scripts/sweep.py (ladder/train/jobs.py), each with ``--threads``
 compute threads (default: the available cores / jobs).
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ladder import rungs  # noqa: E402
-from ladder.jobs import Job, run_jobs  # noqa: E402
-from ladder.variants import leave_one_out  # noqa: E402
+from ladder.ladders import rungs  # noqa: E402
+from ladder.train.jobs import Job, run_jobs  # noqa: E402
+from ladder.ladders.variants import leave_one_out  # noqa: E402
 
 
 def jobs_for(seeds: list[int], top: str | None, with_ladder: bool,

@@ -24,8 +24,8 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ladder.compose import compose_config  # noqa: E402
-from ladder.subject import subject_of  # noqa: E402
+from ladder.ladders.compose import compose_config  # noqa: E402
+from ladder.train.subject import subject_of  # noqa: E402
 
 
 def _step(model, opt, x, y) -> None:

@@ -8,12 +8,12 @@
         -- recipe=modern trainer.measure_latency=true
 
 Each job is one ``python train.py +rung=R seed=S <overrides>`` (``backbone=B`` with
-``--backbones``: any timm model, ladder/subject.py) writing to
+``--backbones``: any timm model, ladder/train/subject.py) writing to
 ``OUT/<rung or backbone>/seed<seed>/`` (OUT: ``multirun/<experiment>`` by default,
 ``multirun/<experiment>-backbones`` with ``--backbones``): the same layout as
 ``train.py -m``, so ``scripts/roadmap.py OUT`` reports it. Rerunning the command resumes: a job
 whose result.json says completed is skipped by train.py, an interrupted one continues from its
-checkpoint. Up to ``--jobs`` run at once (ladder/jobs.py), each with ``--threads`` compute threads
+checkpoint. Up to ``--jobs`` run at once (ladder/train/jobs.py), each with ``--threads`` compute threads
 (default: the available cores / jobs), so concurrent jobs do not oversubscribe the cores; on one GPU they
 share the card. Failed jobs are listed at the end and the exit status is 1 if any failed.
 ``--first milestones`` starts the milestones' jobs (all seeds, rung by rung) before the other
@@ -32,15 +32,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ladder import rungs  # noqa: E402
-from ladder.jobs import Job, run_jobs  # noqa: E402
+from ladder.ladders import rungs  # noqa: E402
+from ladder.train.jobs import Job, run_jobs  # noqa: E402
 
 
 def rung_list(spec: str, ladder: str | None = None) -> list[str]:
     """'ladder' (every rung), 'milestones', or a comma-separated list of rung names, read from
     the ladder file as ``+sweep=<spec>`` reads it (conf/ladder/<ladder>.yaml, default
     convnext)."""
-    from ladder.conf_store import sweep_rungs
+    from ladder.ladders.conf_store import sweep_rungs
 
     return sweep_rungs(spec, ladder=ladder)
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [Job(name, (*hydra_args, f"{switch}{name}"), seed)
                 for seed in seeds for name in names]
     else:
-        from ladder.conf_store import budget_suffix  # the suffix Hydra's run dir uses
+        from ladder.ladders.conf_store import budget_suffix  # the suffix Hydra's run dir uses
 
         jobs = [Job(name, (*hydra_args, f"{switch}{name}", f"trainer.budget={b:g}"), seed,
                     budget_suffix(b))

@@ -56,7 +56,7 @@ def tiny_overrides(cache_dir: Path) -> list[str]:
 
 def typed_config(rung: str | None, overrides):
     """What train.py hands to ``train``: the composed config, typed and checked."""
-    from ladder.compose import compose_config, to_typed
+    from ladder.ladders.compose import compose_config, to_typed
 
     return to_typed(compose_config(rung, list(overrides)))
 
@@ -64,7 +64,7 @@ def typed_config(rung: str | None, overrides):
 @pytest.fixture
 def tiny(cache_dir):
     """compose(rung, *extra) -> typed TrainConfig for a tiny run."""
-    from ladder.compose import compose_config
+    from ladder.ladders.compose import compose_config
 
     def make(rung: str = "micro", *extra: str):
         cfg = compose_config(rung, tiny_overrides(cache_dir) + list(extra))
@@ -94,7 +94,7 @@ class FinishedRun:
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory, cache_dir) -> FinishedRun:
-    from ladder.trainer import train
+    from ladder.train.trainer import train
 
     home = tmp_path_factory.mktemp("home")  # no ~/.netrc key: logger.mode=auto is offline
     run_dir = tmp_path_factory.mktemp("finished-run") / "run"

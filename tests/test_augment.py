@@ -1,4 +1,4 @@
-"""The batched device augmentation (ladder/augment.py): timm's ops pixel for pixel, timm's
+"""The batched device augmentation (ladder/data/augment.py): timm's ops pixel for pixel, timm's
 crop and erasing statistics, and no host syncs (it traces whole, and runs on the meta device)."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from ladder import devicedata as dd
-from ladder.augment import BatchAugment, crop_boxes, erase_boxes
-from ladder.randaugment import NO_OP, OP, RAND_OPS, RandAugment, RandAugmentSpec
-from ladder.schema import RecipeConfig
+from ladder.data import device as dd
+from ladder.data.augment import BatchAugment, crop_boxes, erase_boxes
+from ladder.data.randaugment import NO_OP, OP, RAND_OPS, RandAugment, RandAugmentSpec
+from ladder.ladders.schema import RecipeConfig
 
 MODERN = dict(randaugment="rand-m9-mstd0.5-inc1", random_erasing=0.25, interpolation="bicubic",
               crop_scale_min=0.08)

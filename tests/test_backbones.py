@@ -1,4 +1,4 @@
-"""Any timm backbone under the rung machinery's recipe, data and results (ladder/subject.py)."""
+"""Any timm backbone under the rung machinery's recipe, data and results (ladder/train/subject.py)."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import tiny_overrides
-from ladder.compose import compose_config, to_typed
-from ladder.config import ConfigError
-from ladder.trainer import train
+from ladder.ladders.compose import compose_config, to_typed
+from ladder.nets.config import ConfigError
+from ladder.train.trainer import train
 
 
 BACKBONES = {"resnet10t": [], "vit_tiny_patch16_224": ["backbone_patch_size=8"]}
@@ -74,7 +74,7 @@ def test_a_cnn_backbone_resumes_from_its_own_checkpoint_only(cache_dir, backbone
 
 
 def test_bad_backbone_choices_are_one_clear_sentence(cache_dir):
-    from ladder.subject import subject_of
+    from ladder.train.subject import subject_of
 
     with pytest.raises(ConfigError, match="not a timm model; similar names: .*convnext_tiny"):
         subject_of(_backbone_cfg(cache_dir, "convnext_tinny"))
@@ -87,7 +87,7 @@ def test_bad_backbone_choices_are_one_clear_sentence(cache_dir):
 def test_pretrained_offline_fails_with_one_sentence(cache_dir, tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from ladder.subject import PretrainedUnavailable
+    from ladder.train.subject import PretrainedUnavailable
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no cached weights either

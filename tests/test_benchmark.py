@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ladder import benchmark
-from ladder.benchmark import main
+from ladder.bench import benchmark
+from ladder.bench.benchmark import main
 
 
 def test_benchmark_reports_ratios_against_the_reference(tmp_path, capsys):
@@ -32,7 +32,7 @@ def test_benchmark_reports_ratios_against_the_reference(tmp_path, capsys):
 
 
 def test_reference_gets_the_rungs_stochastic_depth():
-    from ladder.benchmark import build_reference
+    from ladder.bench.benchmark import build_reference
 
     ref = build_reference("timm.convnext_tiny", 0.1)
     rates = [m.drop_prob for m in ref.modules() if type(m).__name__ == "DropPath"]

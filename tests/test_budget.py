@@ -6,10 +6,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import write_image_folder
-from ladder.compose import compose_config, to_typed
-from ladder.config import ConfigError
-from ladder.optim import make_budget
-from ladder.trainer import train
+from ladder.ladders.compose import compose_config, to_typed
+from ladder.nets.config import ConfigError
+from ladder.train.optim import make_budget
+from ladder.train.trainer import train
 
 
 def _budget(rung: str, *overrides: str):
@@ -71,7 +71,7 @@ def test_two_image_folders_under_one_preset_get_two_identities(tiny, tmp_path, c
 def test_stage_maps_of_the_cpu_presets(preset, maps, rung):
     import torch
 
-    from ladder.subject import subject_of
+    from ladder.train.subject import subject_of
 
     cfg = to_typed(compose_config(rung, [f"preset={preset}", "data.root=unused"]))
     model = subject_of(cfg).build().eval()

@@ -16,9 +16,10 @@ import pytest
 import torch
 
 from conftest import REPO, tiny_overrides
-from ladder import run_state, runtime
-from ladder.schema import TrainerConfig
-from ladder.trainer import Trainer, train
+from ladder.train import run_state
+from ladder.utils import runtime
+from ladder.ladders.schema import TrainerConfig
+from ladder.train.trainer import Trainer, train
 
 
 # ----------------------------------------------------------------------------- resume

@@ -1,4 +1,4 @@
-"""Per-sample seeding (ladder.data.SeededDataset) leaves the training process's generators alone.
+"""Per-sample seeding (ladder.data.loaders.SeededDataset) leaves the training process's generators alone.
 
 With ``num_workers=0`` the samples load in the training process. Seeding them must not reseed
 the CUDA generators (drop path draws its masks there: reseeded per sample, they would repeat
@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ladder import data
+from ladder.data import loaders as data
 
 
 class Draws(Dataset):

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import write_image_folder
-from ladder.data import DataError, build_loaders
-from ladder.trainer import train
+from ladder.data.loaders import DataError, build_loaders
+from ladder.train.trainer import train
 
 
 def _loaders(cfg, batch=4, **kw):
@@ -41,9 +41,9 @@ def test_device_path_decodes_once_and_rebuilds_when_a_file_changes(tiny, tmp_pat
 
 def test_tensor_cache_is_keyed_on_the_transform_that_made_the_pixels(tmp_path):
     """The eval copy of a bicubic recipe is not the bilinear recipe's: one cache file each."""
-    from ladder import devicedata as dd
-    from ladder.data import ImageFolderDataset
-    from ladder.schema import RecipeConfig
+    from ladder.data import device as dd
+    from ladder.data.loaders import ImageFolderDataset
+    from ladder.ladders.schema import RecipeConfig
 
     root = write_image_folder(tmp_path / "f", size=30)
     cache = tmp_path / "cache"

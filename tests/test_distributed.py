@@ -20,8 +20,8 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import REPO, tiny_overrides, write_image_folder
-from ladder.compose import compose_config
-from ladder.trainer import StopFlag, Trainer, train
+from ladder.ladders.compose import compose_config
+from ladder.train.trainer import StopFlag, Trainer, train
 
 # Exact equivalence needs the same maths on every rank: fp32 on the CPU, and no per-rank
 # randomness (stochastic depth, mixup/cutmix draw from the rank-seeded global generator).

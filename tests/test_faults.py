@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from conftest import FINISHED_RUN, REPO, tiny_overrides, typed_config, write_image_folder
-from ladder import checkpoint as ckpt
-from ladder.data import DataError, build_datasets
-from ladder.trainer import PREEMPTED_EXIT_CODE, train
+from ladder.utils import checkpoint as ckpt
+from ladder.data.loaders import DataError, build_datasets
+from ladder.train.trainer import PREEMPTED_EXIT_CODE, train
 
 # 80 demo images, batch 8 x accumulation 2: 5 optimizer steps per epoch, 3 epochs, a checkpoint
 # after every step (so a kill can land mid-epoch and resume mid-epoch).
@@ -137,7 +137,7 @@ def test_checkpoint_never_executes_code(tmp_path):
 
 
 def test_nan_loss_stops_with_step_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
-    from ladder import trainer as trainer_mod
+    from ladder.train import trainer as trainer_mod
 
     cfg = tiny("micro", "trainer.epochs=2", "trainer.max_steps_per_epoch=null")
     monkeypatch.setattr(trainer_mod.Trainer, "inject_nan_at", 7)  # in epoch 2 (5 steps/epoch)
@@ -214,7 +214,7 @@ def test_missing_val_stops_the_run_naming_the_folder(tiny, tmp_path):
 def test_invalid_config_is_refused_before_any_work_naming_the_key(cache_dir, override, named):
     from hydra.errors import MissingConfigException
 
-    from ladder.config import ConfigError
+    from ladder.nets.config import ConfigError
 
     with pytest.raises((ConfigError, MissingConfigException), match=re.escape(named)) as err:
         typed_config(None, [*tiny_overrides(cache_dir), *FAULT_RUN, override])

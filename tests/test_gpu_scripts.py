@@ -244,8 +244,8 @@ def test_collect_copies_finished_runs_and_counts_milestones(tmp_path):
 
 def test_sweep_first_puts_the_milestones_ahead_rung_by_rung():
     import sweep
-    from ladder import rungs
-    from ladder.jobs import Job
+    from ladder.ladders import rungs
+    from ladder.train.jobs import Job
 
     jobs = [Job(name, (), seed) for seed in (0, 1, 2) for name in rungs.RUNG_NAMES]
     ordered = sweep.first_jobs(jobs, list(rungs.MILESTONES))  # milestone aliases

@@ -11,6 +11,7 @@ Imports under ``if TYPE_CHECKING:`` never run and are not edges.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "ladder"
@@ -109,11 +110,11 @@ def test_the_graph_sees_every_kind_of_import():
     """Edges the walker must find in the real package: a top-level import, a function-level
     one, and ``from ladder import <submodule>``; and data/imagenette share datasets_common."""
     graph = import_graph(PACKAGE_DIR)
-    assert "ladder.schema" in graph["ladder.data"]  # top level
-    assert "ladder.devicedata" in graph["ladder.data"]  # inside build_loaders
-    assert "ladder.rungs" in graph["ladder.inspect"]  # from ladder import rungs
-    assert "ladder.datasets_common" in graph["ladder.imagenette"]
-    assert "ladder.data" not in graph["ladder.imagenette"]
+    assert "ladder.ladders.schema" in graph["ladder.data.loaders"]  # top level
+    assert "ladder.data.device" in graph["ladder.data.loaders"]  # inside build_loaders
+    assert "ladder.ladders.rungs" in graph["ladder.ladders.inspect"]  # from ladder import rungs
+    assert "ladder.data.common" in graph["ladder.data.imagenette"]
+    assert "ladder.data.loaders" not in graph["ladder.data.imagenette"]
 
 
 def test_a_lazy_import_back_is_a_cycle(tmp_path):
@@ -136,3 +137,63 @@ def test_a_lazy_import_back_is_a_cycle(tmp_path):
     assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.a"]
     (pkg / "b.py").write_text("def g():\n    return 1\n")
     assert find_cycle(import_graph(pkg)) is None
+
+
+ARCHITECTURE = PACKAGE_DIR.parent / "docs" / "architecture.md"
+
+
+def written_direction(path: Path = ARCHITECTURE) -> dict[str, set[str]]:
+    """Part -> the parts it may import, from the table in docs/architecture.md (rows
+    ``| `ladder/<part>/` | owns | a, b, c |``; ``—`` for none)."""
+    rules: dict[str, set[str]] = {}
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`ladder/") and cells[0].endswith("/`"):
+            part = cells[0].strip("`").split("/")[1]
+            rules[part] = {p.strip() for p in cells[2].split(",") if p.strip() not in ("", "—")}
+    return rules
+
+
+def part_of(module: str) -> str | None:
+    """The part (subpackage) a module belongs to; None for the top-level entry points."""
+    pieces = module.split(".")
+    return pieces[1] if len(pieces) > 1 and (PACKAGE_DIR / pieces[1]).is_dir() else None
+
+
+def test_every_part_is_written_down_and_says_what_it_may_import():
+    rules = written_direction()
+    parts = {p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").is_file()}
+    assert parts == set(rules), f"parts without a row in docs/architecture.md: {parts ^ set(rules)}"
+    for part, allowed in rules.items():
+        assert allowed <= set(rules), f"{part} may import unknown parts {allowed - set(rules)}"
+        doc = ast.get_docstring(ast.parse((PACKAGE_DIR / part / "__init__.py").read_text())) or ""
+        assert "May import" in doc, f"ladder/{part}/__init__.py does not say what it may import"
+        said = set(re.findall(r":mod:`ladder\.(\w+)`", doc.split("May import", 1)[1]))
+        assert said == allowed, (f"ladder/{part}/__init__.py says it may import {sorted(said)}, "
+                                 f"docs/architecture.md says {sorted(allowed)}")
+
+
+def test_no_import_runs_against_the_written_direction():
+    rules = written_direction()
+    against = sorted(f"{a} -> {b}" for a, targets in import_graph(PACKAGE_DIR).items()
+                     for b in targets
+                     if part_of(a) and part_of(b) and part_of(a) != part_of(b)
+                     and part_of(b) not in rules[part_of(a)])
+    assert not against, "imports against docs/architecture.md: " + ", ".join(against)
+
+
+def test_an_import_against_the_direction_is_caught(tmp_path):
+    """The check fails on a package where a lower part imports a higher one."""
+    pkg = tmp_path / "ladder"
+    for part in ("low", "high"):
+        (pkg / part).mkdir(parents=True)
+        (pkg / part / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "high" / "a.py").write_text("from ladder.low import b\n")
+    (pkg / "low" / "b.py").write_text("from ladder.high import a\n")
+    graph = import_graph(pkg)
+    rules = {"low": set(), "high": {"low"}}
+    parts = lambda m: m.split(".")[1]  # noqa: E731
+    against = [(a, b) for a, ts in graph.items() for b in ts
+               if parts(a) != parts(b) and parts(b) not in rules[parts(a)]]
+    assert against == [("ladder.low.b", "ladder.high.a")]

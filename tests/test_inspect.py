@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ladder import rungs
-from ladder.compose import rung_net_config
-from ladder.inspect import format_table, measure, paper_scale_model
-from ladder.model import LadderNet, count_gmacs, count_params
+from ladder.ladders import rungs
+from ladder.ladders.compose import rung_net_config
+from ladder.ladders.inspect import format_table, measure, paper_scale_model
+from ladder.nets.model import LadderNet, count_gmacs, count_params
 
 RECORDED = {  # rung: (params, GMACs at 224 px)
     "resnet50": (25_557_032, 4.089),

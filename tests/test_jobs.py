@@ -1,4 +1,4 @@
-"""scripts/sweep.py on ladder/jobs.py: real train.py processes into OUT/<rung>/seed<S>/, every
+"""scripts/sweep.py on ladder/train/jobs.py: real train.py processes into OUT/<rung>/seed<S>/, every
 job runs and is reported when jobs fail, and a rerun resumes (a completed job is not retrained)."""
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_unknown_rung_is_refused_before_any_job(tmp_path):
 
 
 def test_threads_default_to_the_cores_each_job_gets(monkeypatch):
-    from ladder import jobs
+    from ladder.train import jobs
 
     monkeypatch.setattr(jobs, "available_cores", lambda: 8)
     assert (jobs.default_threads(1), jobs.default_threads(2), jobs.default_threads(16)) == (8, 4, 1)

@@ -12,12 +12,12 @@ import torchvision
 from omegaconf import OmegaConf
 
 import ladder
-from ladder import rungs
-from ladder.compose import CONF_DIR, compose_config, config_diff, flatten, rung_net_config
-from ladder.config import ConfigError, NetConfig
-from ladder.convert import load_timm_convnext, load_torchvision_resnet50
-from ladder.inspect import KNOWN_GFLOPS_DEVIATIONS, measure
-from ladder.model import LadderNet, count_gmacs
+from ladder.ladders import rungs
+from ladder.ladders.compose import CONF_DIR, compose_config, config_diff, flatten, rung_net_config
+from ladder.nets.config import ConfigError, NetConfig
+from ladder.nets.convert import load_timm_convnext, load_torchvision_resnet50
+from ladder.ladders.inspect import KNOWN_GFLOPS_DEVIATIONS, measure
+from ladder.nets.model import LadderNet, count_gmacs
 
 RUNG_DIR = CONF_DIR / "rung"
 
@@ -146,7 +146,7 @@ def _declared(name: str) -> tuple[str | None, set[str], set[str]]:
 @pytest.mark.parametrize("name", rungs.RUNG_NAMES[1:])
 def test_each_rung_file_is_its_diff(name):
     parent, keys, groups = _declared(name)
-    assert parent == rungs.resolve(name).parent, "conf/rung and ladder/rungs.py disagree on the parent"
+    assert parent == rungs.resolve(name).parent, "conf/rung and ladder/ladders/rungs.py disagree on the parent"
     changed = set(config_diff(parent, name))
     by_group = {k for k in changed if k.split(".")[0] in groups}
     # Every changed key is declared by the file (directly, or inside an overridden group) ...
@@ -219,7 +219,7 @@ def test_inspect_cli_json_table_and_diff(measured, monkeypatch, capsys):
     import copy
     import json as json_mod
 
-    from ladder import inspect as inspect_mod
+    from ladder.ladders import inspect as inspect_mod
 
     # The CLI prints what measure() returns; measure() itself is checked above (measured).
     monkeypatch.setattr(inspect_mod, "measure", lambda names=None, ladder=None: copy.deepcopy(

@@ -1,5 +1,5 @@
 """Ladders are data: conf/ladder/<name>.yaml declares a ladder's rungs, milestones, aliases,
-step kinds, reference numbers and figure targets; ladder/rungs.py reads it (parents from the
+step kinds, reference numbers and figure targets; ladder/ladders/rungs.py reads it (parents from the
 rung files' defaults), the sweeps read it through ${ladder_rungs:...}, and a ladder that cannot
 be right fails with one sentence naming the file. Bad ladders are written into a copy of conf/
 in a tmp dir (passed as the search path), never into the package."""
@@ -18,11 +18,11 @@ import yaml
 from omegaconf import OmegaConf
 
 from conftest import REPO, tiny_overrides
-from ladder import rungs
-from ladder.compose import CONF_DIR, check_ladder, compose_config, to_typed
-from ladder.conf_store import sweep_rungs
+from ladder.ladders import rungs
+from ladder.ladders.compose import CONF_DIR, check_ladder, compose_config, to_typed
+from ladder.ladders.conf_store import sweep_rungs
 
-# Table 10 of Liu et al. (CVPR 2022), as ladder/rungs.py held it before the ladder became a
+# Table 10 of Liu et al. (CVPR 2022), as ladder/ladders/rungs.py held it before the ladder became a
 # file: (name, step, parent, milestone, top-1, std, GFLOPs).
 TABLE_10 = [
     ("resnet50", "ResNet-50 (torchvision, 90 ep)", None, "resnet50", 76.13, None, 4.09),
@@ -95,7 +95,7 @@ def test_convnext_ladder_passes_the_composed_checks():
 def test_readers_use_the_ladder_object():
     import timm
 
-    from ladder import registry, variants
+    from ladder.ladders import registry, variants
 
     assert registry.LADDER is rungs.LADDER
     assert set(timm.list_models("ladder_*")) == {f"ladder_{n}" for n in rungs.valid_names()}
@@ -113,7 +113,7 @@ def test_ladder_group_selects_the_ladder_and_the_typed_config_keeps_its_name():
 
 
 def test_result_and_wandb_config_carry_the_ladder_and_the_rungs_place(tmp_path):
-    from ladder import run_results
+    from ladder.train import run_results
 
     for rung, index, label in (("depthwise", 5, "05 width"), ("micro", 16,
                                                                "16 separate_downsampling")):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from ladder.trainer import train
+from ladder.train.trainer import train
 
 REDUCED = {"resnet50": ["data.val_per_class=40"],
            "micro": ["model.width_multiplier=0.125", "data.val_per_class=40", "trainer.epochs=10"]}
@@ -27,7 +27,7 @@ REDUCED = {"resnet50": ["data.val_per_class=40"],
 def test_both_ends_learn_on_a_reduced_demo_budget(rung, cache_dir, tmp_path):
     from omegaconf import OmegaConf
 
-    from ladder.compose import compose_config
+    from ladder.ladders.compose import compose_config
 
     cfg = OmegaConf.to_object(compose_config(rung, ["logger=none", "trainer.progress=false",
                                                     f"data.root={cache_dir}", "data.num_workers=0",

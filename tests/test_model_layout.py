@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ladder.model import ConvNormAct, PointwiseNormAct
+from ladder.nets.model import ConvNormAct, PointwiseNormAct
 
 
 @pytest.mark.parametrize("channels_last", [True, False])

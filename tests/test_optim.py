@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from ladder.config import ConfigError, NetConfig
-from ladder.model import LadderNet
-from ladder.optim import Budget, build_optimizer, lr_at, make_budget, param_groups
-from ladder.schema import RecipeConfig, TrainerConfig
+from ladder.nets.config import ConfigError, NetConfig
+from ladder.nets.model import LadderNet
+from ladder.train.optim import Budget, build_optimizer, lr_at, make_budget, param_groups
+from ladder.ladders.schema import RecipeConfig, TrainerConfig
 
 MODERN = RecipeConfig(name="modern", optimizer="adamw", lr=4e-3, lr_ref_batch=4096, batch_size=4096,
                       weight_decay=0.05, decay_norm_and_bias=False, epochs=300, warmup_epochs=20,

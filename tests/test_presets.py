@@ -28,14 +28,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def resolved(preset: str, rung: str) -> dict:
     """``train.py +rung=<rung> preset=<preset>``'s config, resolved (``???`` left as is)."""
-    from ladder.compose import compose_config
+    from ladder.ladders.compose import compose_config
 
     cfg = compose_config(rung, [f"preset={preset}"])
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
 
 
 def schema_defaults() -> dict:
-    from ladder.schema import TrainConfig
+    from ladder.ladders.schema import TrainConfig
 
     return OmegaConf.to_container(OmegaConf.structured(TrainConfig), resolve=False,
                                   throw_on_missing=False)
@@ -97,7 +97,7 @@ def test_the_rules_are_written_once():
     """Each proxy preset selects conf/proxy/rules.yaml and repeats none of its keys."""
     import yaml
 
-    from ladder.compose import flatten
+    from ladder.ladders.compose import flatten
 
     rules = flatten(yaml.safe_load((REPO / "conf" / "proxy" / "rules.yaml").read_text()))
     assert "model.weight_init_override" in rules and "trainer.lr_scaling" in rules

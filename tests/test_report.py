@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:  # the package need not be installed
     sys.path.insert(0, str(ROOT))
 
 from ladder import report  # noqa: E402
-from ladder.rungs import MILESTONES, RUNGS, SWIN_T_TOP1  # noqa: E402
+from ladder.ladders.rungs import MILESTONES, RUNGS, SWIN_T_TOP1  # noqa: E402
 
 PAPER = {r.name: r.paper_top1 for r in RUNGS}
 

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 from ladder import report  # noqa: E402
 from ladder.report import agreement, stats  # noqa: E402
-from ladder.rungs import MILESTONES, RUNGS  # noqa: E402
+from ladder.ladders.rungs import MILESTONES, RUNGS  # noqa: E402
 from test_report import write_result  # noqa: E402
 
 PAPER = {r.name: r.paper_top1 for r in RUNGS}

@@ -21,7 +21,7 @@ for p in (ROOT, ROOT / "tests", ROOT / "scripts"):
 from ladder import report  # noqa: E402
 from ladder.report import budget as budget_view  # noqa: E402
 from ladder.report.load import _from_record  # noqa: E402
-from ladder.rungs import RUNGS  # noqa: E402
+from ladder.ladders.rungs import RUNGS  # noqa: E402
 from test_report import write_result  # noqa: E402
 
 PAPER = {r.name: r.paper_top1 for r in RUNGS}
@@ -341,7 +341,7 @@ def test_epochs_from_the_config_include_the_budget():
 
 
 def _fake_train(calls: list[list[str]]):
-    """Stands in for subprocess.run in ladder.jobs: records the command and writes the
+    """Stands in for subprocess.run in ladder.train.jobs: records the command and writes the
     result.json a run would, into the folder the command names."""
     def run(cmd, **kw):
         calls.append(cmd)
@@ -363,8 +363,8 @@ def _fake_train(calls: list[list[str]]):
 def test_sweep_budgets_writes_the_folders_the_budget_view_reads(tmp_path, monkeypatch, capsys):
     import sweep
 
-    from ladder import jobs
-    from ladder.conf_store import budget_suffix
+    from ladder.train import jobs
+    from ladder.ladders.conf_store import budget_suffix
 
     calls: list[list[str]] = []
     monkeypatch.setattr(jobs.subprocess, "run", _fake_train(calls))
@@ -391,7 +391,7 @@ def test_sweep_budgets_writes_the_folders_the_budget_view_reads(tmp_path, monkey
 def test_sweep_budgets_from_an_override_and_bad_budgets(tmp_path, monkeypatch):
     import sweep
 
-    from ladder import jobs
+    from ladder.train import jobs
 
     calls: list[list[str]] = []
     monkeypatch.setattr(jobs.subprocess, "run", _fake_train(calls))

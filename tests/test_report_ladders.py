@@ -16,11 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ladder import report, rungs  # noqa: E402
+from ladder import report  # noqa: E402
+
+from ladder.ladders import rungs
 from ladder.report import attribution  # noqa: E402
 from ladder.report import budget as budget_view  # noqa: E402
 from ladder.report.loo import LooRow, Value  # noqa: E402
-from ladder.variants import Undo  # noqa: E402
+from ladder.ladders.variants import Undo  # noqa: E402
 from test_report import _env, write_result  # noqa: E402
 
 TRICKS = rungs.load_ladder("bag_of_tricks")

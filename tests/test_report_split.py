@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 from ladder import report  # noqa: E402
 from ladder.report import attribution  # noqa: E402
-from ladder.rungs import RUNGS  # noqa: E402
+from ladder.ladders.rungs import RUNGS  # noqa: E402
 from test_report import write_result  # noqa: E402
 
 TOP = RUNGS[-1].name

@@ -1,4 +1,4 @@
-"""Leave-one-out and norm x batch: the generated changes (ladder/variants.py) and the report's
+"""Leave-one-out and norm x batch: the generated changes (ladder/ladders/variants.py) and the report's
 two views (ladder/report/loo.py, normbatch.py), on result files written by the test."""
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ladder import report, variants  # noqa: E402
-from ladder.rungs import RUNGS, resolve  # noqa: E402
+from ladder import report  # noqa: E402
+
+from ladder.ladders import variants
+from ladder.ladders.rungs import RUNGS, resolve  # noqa: E402
 from test_report import write_result  # noqa: E402
 
 TOP = RUNGS[-1].name
@@ -43,7 +45,7 @@ def _read(path: Path, key: str) -> dict[str, dict[str, str]]:
 
 
 def test_leave_one_out_is_generated_from_the_rung_files():
-    from ladder.compose import config_diff
+    from ladder.ladders.compose import config_diff
 
     undos, skipped = variants.leave_one_out()
     names = [u.name for u in undos]

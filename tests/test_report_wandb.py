@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ladder import report  # noqa: E402
-from ladder.rungs import RUNGS  # noqa: E402
+from ladder.ladders.rungs import RUNGS  # noqa: E402
 from conftest import offline_wandb_run  # noqa: E402
 from test_report import DEMO, demo_dir, write_result  # noqa: E402,F401  (demo_dir: a fixture)
 

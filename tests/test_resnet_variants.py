@@ -12,9 +12,9 @@ import timm
 import torch
 import torchvision
 
-from ladder.config import ConfigError, NetConfig
-from ladder.convert import _resnet_key, load_timm_resnet, load_torchvision_resnet50
-from ladder.model import (ConvNormAct, LadderNet, PointwiseNormAct, PooledProjection,
+from ladder.nets.config import ConfigError, NetConfig
+from ladder.nets.convert import _resnet_key, load_timm_resnet, load_torchvision_resnet50
+from ladder.nets.model import (ConvNormAct, LadderNet, PointwiseNormAct, PooledProjection,
                           count_gmacs, count_params)
 
 VARIANTS = {  # timm model -> the NetConfig fields that build it

@@ -1,11 +1,11 @@
-"""Compute threads on a CPU (ladder/runtime.py): an explicit setting, OMP_NUM_THREADS, else the
+"""Compute threads on a CPU (ladder/utils/runtime.py): an explicit setting, OMP_NUM_THREADS, else the
 process's share of the available cores."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ladder import runtime
+from ladder.utils import runtime
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_an_explicit_setting_then_omp_num_threads_win(four_cores, monkeypatch):
 
 
 def test_zero_threads_is_refused():
-    from ladder.schema import ConfigError, TrainerConfig
+    from ladder.ladders.schema import ConfigError, TrainerConfig
 
     with pytest.raises(ConfigError, match="trainer.cpu_threads=0"):
         TrainerConfig(cpu_threads=0)

@@ -11,10 +11,10 @@ import torch
 from omegaconf import OmegaConf
 from timm.models import get_pretrained_cfg
 
-from ladder import rungs
-from ladder.compose import compose_config
-from ladder.model import LadderNet
-from ladder.registry import rung_recipe
+from ladder.ladders import rungs
+from ladder.ladders.compose import compose_config
+from ladder.nets.model import LadderNet
+from ladder.ladders.registry import rung_recipe
 
 NAMES = rungs.valid_names()
 ENDS_AND_MIDDLE = ["resnet50", "width", "micro"]

@@ -12,9 +12,9 @@ import torch
 
 from conftest import (FINISHED_RUN, REPO, offline_wandb_run, tiny_overrides, typed_config,
                       write_image_folder)
-from ladder import rungs
-from ladder.data import DataError, build_datasets, check_image_folder
-from ladder.trainer import train
+from ladder.ladders import rungs
+from ladder.data.loaders import DataError, build_datasets, check_image_folder
+from ladder.train.trainer import train
 
 
 @pytest.mark.parametrize("name", rungs.RUNG_NAMES)
@@ -67,7 +67,7 @@ def test_ema_weights_are_evaluated(tiny, tmp_path):
 
 
 def test_nan_loss_stops_with_the_step(tiny, tmp_path, monkeypatch):
-    from ladder import trainer as trainer_mod
+    from ladder.train import trainer as trainer_mod
 
     monkeypatch.setattr(trainer_mod.Trainer, "inject_nan_at", 1)
     with pytest.raises(trainer_mod.NonFiniteLoss, match="optimizer step 1"):
@@ -99,7 +99,7 @@ def test_demo_dataset_is_deterministic_and_cached(tiny, cache_dir):
     first = Path(train_a.samples[0][0]).read_bytes()
     train_b, _, root_b = build_datasets(cfg.data, cfg.recipe)  # cached: same files
     assert root_b == root and Path(train_b.samples[0][0]).read_bytes() == first
-    from ladder.data import _demo_image
+    from ladder.data.loaders import _demo_image
     import numpy as np
     a = np.asarray(_demo_image(3, np.random.default_rng([0, 3])))
     b = np.asarray(_demo_image(3, np.random.default_rng([0, 3])))
@@ -162,7 +162,7 @@ def test_wandb_offline_run_records_config_metrics_and_summary(finished_run):
 def test_unreachable_wandb_neither_stops_nor_delays_training(tiny, tmp_path, monkeypatch):
     import time
 
-    from ladder import tracking
+    from ladder.track import tracking
 
     monkeypatch.setenv("WANDB_MODE", "online")  # asked for online, but the host is unreachable
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)

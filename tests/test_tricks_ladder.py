@@ -7,12 +7,12 @@ import timm
 import torch
 from test_resnet_variants import _randomize
 
-from ladder import rungs
-from ladder.compose import check_ladder, compose_config, rung_net_config, to_typed
-from ladder.config import ConfigError
-from ladder.convert import load_timm_resnet
-from ladder.model import LadderNet, count_params
-from ladder.optim import make_budget
+from ladder.ladders import rungs
+from ladder.ladders.compose import check_ladder, compose_config, rung_net_config, to_typed
+from ladder.nets.config import ConfigError
+from ladder.nets.convert import load_timm_resnet
+from ladder.nets.model import LadderNet, count_params
+from ladder.train.optim import make_budget
 
 LADDER = "bag_of_tricks"
 TIMM = {"resnet50b": "resnet50", "resnet50c": "resnet50c", "resnet50d": "resnet50d"}
@@ -81,7 +81,7 @@ def test_a_rung_of_another_ladder_names_its_ladder():
 
 
 def test_every_rung_is_a_timm_model_under_the_ladders_prefix():
-    import ladder.registry  # noqa: F401  (registers)
+    import ladder.ladders.registry  # noqa: F401  (registers)
 
     assert set(timm.list_models("tricks_*")) == {f"tricks_{n}" for n in rungs.load_ladder(
         LADDER).names}
@@ -96,7 +96,7 @@ def test_every_rung_is_a_timm_model_under_the_ladders_prefix():
 def test_the_ends_train_and_record_their_ladder(rung, cache_dir, tmp_path):
     from conftest import tiny_overrides
 
-    from ladder.trainer import train
+    from ladder.train.trainer import train
 
     cfg = to_typed(compose_config(rung, tiny_overrides(cache_dir), ladder=LADDER))
     result = train(cfg, tmp_path)
@@ -107,8 +107,8 @@ def test_the_ends_train_and_record_their_ladder(rung, cache_dir, tmp_path):
 def test_sweeps_and_leave_one_out_read_the_ladder():
     import sys
 
-    from ladder.conf_store import sweep_rungs
-    from ladder.variants import leave_one_out
+    from ladder.ladders.conf_store import sweep_rungs
+    from ladder.ladders.variants import leave_one_out
 
     assert sweep_rungs("milestones", ladder=LADDER) == ["resnet50a", "resnet50d", "mixup"]
     assert sweep_rungs("ladder", ladder=LADDER)[-1] == "mixup"
@@ -124,7 +124,7 @@ def test_sweeps_and_leave_one_out_read_the_ladder():
 
 
 def test_inspect_counts_the_ladder_beside_table_5(capsys):
-    from ladder import inspect as inspect_mod
+    from ladder.ladders import inspect as inspect_mod
 
     rows = inspect_mod.measure(["resnet50a", "resnet50d"], rungs.load_ladder(LADDER))
     assert [r["rung"] for r in rows] == ["resnet50a", "resnet50d"]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import tiny_overrides
 
-from ladder import rungs
-from ladder.compose import check_ladder
+from ladder.ladders import rungs
+from ladder.ladders.compose import check_ladder
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

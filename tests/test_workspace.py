@@ -1,4 +1,4 @@
-"""The sweep group's W&B workspace as code (``ladder/workspace.py``), built offline for both
+"""The sweep group's W&B workspace as code (``ladder/track/workspace.py``), built offline for both
 built-in ladders and a user's own: its saved spec (runset filter, sort, grouping, panels), the
 ``--dry-run`` CLI, and the one-sentence error without the optional library.
 
@@ -14,8 +14,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from ladder import rungs, workspace
-from ladder.tracking import ladder_position
+from ladder.ladders import rungs
+
+from ladder.track import workspace
+from ladder.track.tracking import ladder_position
 
 # the missing-library error and the docs are tested without it too
 needs_library = pytest.mark.skipif(importlib.util.find_spec("wandb_workspaces") is None,

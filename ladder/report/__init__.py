@@ -40,6 +40,9 @@ One module per job:
 * :mod:`ladder.report.budget`, :mod:`ladder.report.budget_text`: the budget view (its figure
   in :mod:`ladder.report.figure_views`).
 * :mod:`ladder.report.cli`: ``write_report`` and the command line.
+
+May import :mod:`ladder.ladders`, :mod:`ladder.track` and :mod:`ladder.utils`: a report reads
+results, it never trains.
 """
 from ladder.report.agreement import (AGREEMENT_FIELDS, Agreement, agreement_findings,
                                      bootstrap_spearman, compute_agreement, spearman)

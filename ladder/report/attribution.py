@@ -20,7 +20,7 @@ from ladder.report.ladders import ladder_of, rung_words
 from ladder.report.stats import (contrast_from_summary, contrast_interval, verdict,
                                  welch_from_summary, welch_interval)
 from ladder.report.table import GroupInfo, Row
-from ladder.rungs import Ladder, Rung
+from ladder.ladders.rungs import Ladder, Rung
 
 KINDS = ("recipe", "architecture")  # the parts, in the split's order (then the total)
 _WORDS = {"recipe": "recipe", "architecture": "architectural"}

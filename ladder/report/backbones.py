@@ -1,5 +1,5 @@
 """The backbones view: timm models trained under one recipe and budget (``+sweep=backbones`` or
-``scripts/sweep.py --backbones``; ladder/subject.py), the seed's recipe-matched comparison.
+``scripts/sweep.py --backbones``; ladder/train/subject.py), the seed's recipe-matched comparison.
 
 One row per backbone: top-1 mean +- std over seeds and n, parameters and GFLOPs as trained (the
 run's classes and resolution), training img/s, and inference latency at batch 1 and 64 (median

@@ -21,7 +21,7 @@ from ladder.report.load import (METRICS, SCHEMA, RunResult, _warn, group_runs, g
 from ladder.report.table import (CHANCE_FLOOR, VIEWS, _group_info, _view_rungs,
                                  below_chance_floor, build_table, ladder_names, ladder_rank)
 from ladder.report.text import findings, markdown_table, write_csv
-from ladder.rungs import CONF_DIR, Ladder, search_path, set_search_path
+from ladder.ladders.rungs import CONF_DIR, Ladder, search_path, set_search_path
 
 # full / milestones: the ladder (roadmap.md); loo, normbatch: the experiments beyond it;
 # budget: the ends' gap and the agreement across budgets (budget.md).

@@ -43,12 +43,12 @@ def _ignored(key: str, both_ids: bool) -> bool:
 
 
 def schema_defaults() -> dict[str, Any]:
-    """Every config key's default in the typed schema (ladder/schema.py), dotted. A key that a
+    """Every config key's default in the typed schema (ladder/ladders/schema.py), dotted. A key that a
     newer version of the schema added keeps the older behaviour at its default, so a run
     recorded before the key existed trained with that value."""
     from dataclasses import MISSING, fields
 
-    from ladder.schema import TrainConfig
+    from ladder.ladders.schema import TrainConfig
 
     out: dict[str, Any] = {}
     for f in fields(TrainConfig):

@@ -44,7 +44,7 @@ def write_loo(runs: list[RunResult], out: Path, metric: str, source: str) -> lis
     md = ["# Leave-one-out from the top, beside the ladder", "",
           f"Source: {source}. Metric: `metrics.{metric}`.", "",
           "Each architectural change of the ladder, undone alone at the top (generated from the "
-          "rung files by `ladder/variants.py`; `python scripts/loo.py --list`). A change's value "
+          "rung files by `ladder/ladders/variants.py`; `python scripts/loo.py --list`). A change's value "
           "is *with it \u2212 without it*: at the top, the top minus the top with the change "
           "undone; on the ladder, the rung after its step minus the rung before (steps that "
           "change the same key, kernel 3 \u2192 5 \u2192 7, are one change). Both with a 95% "

@@ -1,4 +1,4 @@
-"""The report's ladders: each section's :class:`~ladder.rungs.Ladder`, named by its runs'
+"""The report's ladders: each section's :class:`~ladder.ladders.rungs.Ladder`, named by its runs'
 result.json (``ladder``; results written before it was recorded are ConvNeXt's), and the words
 the report takes from it (its title, its reference's table and source).
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ladder.rungs import DEFAULT_LADDER, Ladder, load_ladder
+from ladder.ladders.rungs import DEFAULT_LADDER, Ladder, load_ladder
 
 # Words of the ConvNeXt report that its ladder file does not hold (the paper's training length,
 # how it names the root rung); kept so the committed ConvNeXt reports regenerate byte for byte.
@@ -27,7 +27,7 @@ _WORDING = {
 
 def ladder_of(name: str | None = None) -> Ladder:
     """The ladder called ``name`` (default: ConvNeXt's), from the current search path
-    (:func:`ladder.rungs.set_search_path`, the report's ``--config-dir``)."""
+    (:func:`ladder.ladders.rungs.set_search_path`, the report's ``--config-dir``)."""
     return load_ladder(name or DEFAULT_LADDER)
 
 

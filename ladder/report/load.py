@@ -13,7 +13,7 @@ from dataclasses import replace, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ladder.rungs import DEFAULT_LADDER, LadderError, load_ladder
+from ladder.ladders.rungs import DEFAULT_LADDER, LadderError, load_ladder
 
 SCHEMA = "ladder.result/1"
 RESULT_FILE = "result.json"
@@ -87,11 +87,11 @@ class RunResult:
     @property
     def variant(self) -> tuple[tuple[str, Any], ...]:
         """How the run's architecture differs from its rung's on the ladder's axes (empty for
-        the rung itself, and for runs that recorded no model config): see ladder/variants.py."""
+        the rung itself, and for runs that recorded no model config): see ladder/ladders/variants.py."""
         if not self.model:
             return ()
         if not hasattr(self, "_variant"):
-            from ladder.variants import variant_of
+            from ladder.ladders.variants import variant_of
 
             ladder = None if self.ladder == DEFAULT_LADDER else self.ladder
             self._variant = variant_of(self.rung, self.model, ladder)
@@ -182,7 +182,7 @@ def _by_recipe(cfg: dict[str, Any], recipe: Any, key: str) -> Any:
 
 
 def _effective_batch(cfg: dict[str, Any], recipe: Any) -> int | None:
-    """Images per optimizer step, as ladder.optim.make_budget derives it (one rank)."""
+    """Images per optimizer step, as ladder.train.optim.make_budget derives it (one rank)."""
     batch = _int(_by_recipe(cfg, recipe, "global_batch")) or _int(_cfg_get(cfg, "recipe.batch_size"))
     accum = _int(_by_recipe(cfg, recipe, "grad_accum_steps"))
     per_device = _int(_by_recipe(cfg, recipe, "batch_size"))
@@ -286,7 +286,7 @@ def _from_wandb_run(wr: Any, path: str) -> RunResult | None:
 
 
 def _config_epochs(cfg: dict[str, Any], recipe: Any, budget: float = 1.0) -> int | None:
-    """The run's epochs as ladder.optim.make_budget derives them from its config: the recipe's
+    """The run's epochs as ladder.train.optim.make_budget derives them from its config: the recipe's
     own ``trainer.by_recipe`` epochs or ``trainer.epochs``, or when null the recipe's epochs
     times ``epoch_scale`` (rounded up); then times the budget (rounded, at least 1)."""
     epochs = _int(_by_recipe(cfg, recipe, "epochs"))

@@ -4,7 +4,7 @@ the section's ladder: ConvNeXt-T on ConvNeXt's), beside the same change's value 
 A change's value is "with it minus without it", both places: at the top ``mean(top) -
 mean(top with the change undone)``, on the ladder ``mean(after) - mean(before)`` (the rungs
 around its step, or steps when several change one key). Each with a 95% Welch interval. The
-changes come from :func:`ladder.variants.leave_one_out`; runs are matched to them by their model
+changes come from :func:`ladder.ladders.variants.leave_one_out`; runs are matched to them by their model
 config, so it does not matter where they were written.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from ladder.report.load import RunResult
 from ladder.report.stats import MISSING, verdict, welch_interval
 from ladder.report.table import (GroupInfo, _latest_per_seed, ladder_column, ladder_field,
                                  paper_change)
-from ladder.rungs import DEFAULT_LADDER, Ladder
-from ladder.variants import Undo, leave_one_out, match_undo
+from ladder.ladders.rungs import DEFAULT_LADDER, Ladder
+from ladder.ladders.variants import Undo, leave_one_out, match_undo
 
 
 @dataclass
@@ -67,7 +67,7 @@ class LooRow:
 
 
 def _variants_ladder(ladder: Ladder) -> str | None:
-    """How ladder/variants.py names a ladder (None: the default, sharing its cache)."""
+    """How ladder/ladders/variants.py names a ladder (None: the default, sharing its cache)."""
     return None if ladder.name == DEFAULT_LADDER else ladder.name
 
 

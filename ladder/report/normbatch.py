@@ -17,8 +17,8 @@ import numpy as np
 from ladder.report.load import RunResult
 from ladder.report.stats import verdict, welch_interval
 from ladder.report.table import GroupInfo, _latest_per_seed, ladder_column, ladder_field
-from ladder.rungs import DEFAULT_LADDER
-from ladder.variants import rung_axes
+from ladder.ladders.rungs import DEFAULT_LADDER
+from ladder.ladders.variants import rung_axes
 
 NORM_ORDER = ("layernorm", "batchnorm")
 NORM_NAMES = {"layernorm": "LayerNorm", "batchnorm": "BatchNorm"}

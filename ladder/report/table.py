@@ -12,7 +12,7 @@ from ladder.report.ladders import ladder_of, runs_ladder
 from ladder.report.load import RunResult, SectionKey
 from ladder.report.stats import (MISSING, NO_PARENT, ROOT, PooledNoise, pooled_interval,
                                  pooled_noise, pooled_verdict, verdict, welch_interval)
-from ladder.rungs import Ladder, Rung
+from ladder.ladders.rungs import Ladder, Rung
 
 VIEWS = ("full", "milestones")
 

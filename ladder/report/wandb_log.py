@@ -8,7 +8,7 @@ into the run's summary, and so does each ladder view's agreement with the paper
 (``roadmap/agreement/spearman``, ``.../spearman_lo``, ``.../gap``, ``.../gap_pooled_lo``, ...;
 ``roadmap/<group>/agreement/...`` with several groups; ``agreement_summary`` in
 ladder/report/agreement.py lists them). Online when a key and the network are there, offline
-otherwise (``ladder.tracking.resolve_mode``), like the training runs. The budget view logs its
+otherwise (``ladder.track.tracking.resolve_mode``), like the training runs. The budget view logs its
 one CSV (``budget/table``) and its figures instead.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def log_report(paths: list[Path], runs: list[RunResult], view: str, metric: str,
     (finished). ``target`` is ``[ENTITY/]PROJECT``."""
     import wandb
 
-    from ladder.tracking import resolve_mode
+    from ladder.track.tracking import resolve_mode
 
     entity, project = _parse_target(target)
     out_dir = paths[0].parent

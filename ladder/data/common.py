@@ -1,0 +1,18 @@
+"""What the dataset modules share: the error they raise and where they cache data.
+
+Both :mod:`ladder.data.loaders` and :mod:`ladder.data.imagenette` import from here, so neither imports the
+other back. ``ladder.data.loaders.DataError`` stays importable (it is this class).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class DataError(RuntimeError):
+    """A dataset problem found before or during training; the message names the path."""
+
+
+def default_cache_dir() -> Path:
+    """``$LADDER_CACHE``, else ``~/.cache/ladder``: generated and downloaded data."""
+    return Path(os.environ.get("LADDER_CACHE", Path.home() / ".cache" / "ladder"))
