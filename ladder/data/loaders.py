@@ -9,6 +9,7 @@ import os
 import random
 import sys
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 # DataError is defined in ladder.data.common; ladder.data.loaders.DataError is the same class.
 from ladder.data.common import DataError, default_cache_dir
 from ladder.data.imagenette import imagenette_root
+from ladder.data.split import split_holdout
 from ladder.ladders.schema import DataConfig, RecipeConfig
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -301,6 +303,8 @@ class Loaders:
     val_size: int
     pipeline: str  # "device" (in memory, batched augmentation) or "loader" (per image)
     classes: tuple[str, ...] = ()  # the class folders read, in label order
+    holdout: Any = None  # the held-out training images' loader (data.holdout > 0), else None
+    split: dict | None = None  # the held-out split's record (ladder/data/split.py)
 
     def identity(self, name: str) -> dict:
         """What was actually read, so that runs on two different image folders under one
@@ -311,6 +315,8 @@ class Loaders:
 
         facts = {"classes": list(self.classes), "train_images": self.train_size,
                  "val_images": self.val_size}
+        if self.split:  # only then: runs without a split keep the ids they always had
+            facts["holdout"] = self.split
         digest = hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:8]
         return {"id": f"{name}-{digest}", "name": name, "num_classes": len(self.classes),
                 **facts}
@@ -373,6 +379,11 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
             device_path = False
     if not device_path:
         train, val, source = build_datasets(data, recipe)
+    holdout, split = None, None
+    if data.holdout:
+        holdout = ImageFolderDataset(Path(source) / "train", train.classes, val.transform,
+                                     data.bad_images)
+        split = split_holdout(train, holdout, data.holdout, data.holdout_seed)
     step_samples = batch_size * accum_steps
     if len(train) // world_size < step_samples:
         raise DataError(f"the training set ({len(train)} images in {source}) is smaller than one "
@@ -391,8 +402,15 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
         train_loader = dd.DeviceTrainLoader(xt.to(device), yt.to(device), sampler, batch_size,
                                             augment, seed)
         val_loader = dd.DeviceEvalLoader(xv[lo:hi].to(device), yv[lo:hi].to(device), batch_size)
+        hold_loader = None
+        if holdout is not None:
+            xh, yh = dd.decode_folder(holdout, data.image_size, cache, root / "train", "holdout",
+                                      quiet)
+            h_lo, h_hi = _shard(len(holdout), rank, world_size)
+            hold_loader = dd.DeviceEvalLoader(xh[h_lo:h_hi].to(device), yh[h_lo:h_hi].to(device),
+                                              batch_size)
         return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "device",
-                       _classes(train, data))
+                       _classes(train, data), hold_loader, split)
     workers = data.num_workers
     # Each loader draws its workers' base seed from its own generator, not the global torch
     # RNG, so creating an iterator (a resumed run creates one more) never shifts drop path or
@@ -403,8 +421,17 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
                               drop_last=True, **common)
     shard = torch.utils.data.Subset(val, range(lo, hi))
     val_loader = DataLoader(shard, batch_size, shuffle=False, drop_last=False, **common)
+    hold_loader = None
+    if holdout is not None:
+        h_shard = torch.utils.data.Subset(holdout, range(*_shard(len(holdout), rank, world_size)))
+        hold_loader = DataLoader(h_shard, batch_size, shuffle=False, drop_last=False, **common)
     return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "loader",
-                   _classes(train, data))
+                   _classes(train, data), hold_loader, split)
+
+
+def _shard(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous, balanced slice of ``n`` evaluation images."""
+    return rank * n // world_size, (rank + 1) * n // world_size
 
 
 def _classes(train: Dataset, data: DataConfig) -> tuple[str, ...]:

@@ -113,6 +113,11 @@ class DataConfig:
     synthetic_train_size: int = 1024
     synthetic_val_size: int = 256
     bad_images: str = "fail"  # or "skip": corrupt files are counted and skipped
+    # A class-balanced fraction of the training images kept out of training and evaluated
+    # each epoch (ladder/data/split.py), drawn by holdout_seed alone; 0: none. The validation
+    # set is untouched and still reported.
+    holdout: float = 0.0
+    holdout_seed: int = 0
     num_workers: int = 2
     # auto: the in-memory device path (ladder/data/device.py) for image folders whose decoded
     # uint8 copy fits in device_max_mb, else the per-image loader (timm's transforms, workers).
@@ -129,6 +134,12 @@ class DataConfig:
         _positive("data.num_classes", self.num_classes)
         _positive("data.num_workers", self.num_workers, allow_zero=True)
         _choice("data.pipeline", self.pipeline, PIPELINES)
+        if self.holdout is None or not 0.0 <= self.holdout < 1.0:
+            raise ConfigError(f"data.holdout={self.holdout!r} is not valid; allowed values: a "
+                              f"fraction in [0, 1) of each class's training images (0: none)")
+        if self.holdout and self.name == "synthetic":
+            raise ConfigError("data.holdout needs an image folder; data=synthetic has no "
+                              "training images to hold out")
         _positive("data.device_max_mb", self.device_max_mb, allow_zero=True)
 
 
