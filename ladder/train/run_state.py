@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import random
-import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 
 from ladder.utils import checkpoint as ckpt
-
-if TYPE_CHECKING:
-    from ladder.train.trainer import Trainer
 
 FORMAT = 1
 
@@ -68,79 +65,101 @@ def _cpu(t: torch.Tensor, name: str) -> torch.Tensor:
     return t.detach().cpu()
 
 
-def state_of(t: Trainer) -> dict[str, Any]:
-    """What ``t``'s checkpoint holds (rank 0's view, with every rank's loss sums)."""
+@dataclass
+class Parts:
+    """The objects a checkpoint saves and restores in place: the plain (uncompiled, unwrapped)
+    model, its optimizer and grad scaler, and the EMA's module (``None`` without EMA)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    ema: nn.Module | None
+
+
+@dataclass
+class Progress:
+    """The loop's position, running sums and clocks: the rest of what a checkpoint holds.
+
+    ``epoch_loss`` / ``epoch_seen`` are the running training-loss sum and image count of the
+    current epoch (rank 0's checkpoint holds every rank's); ``wall_time_s`` is the wall time of
+    every segment so far, ``train_time_s`` / ``train_images`` the time and images in training
+    steps only."""
+
+    epoch: int
+    step: int
+    batch_in_epoch: int
+    epoch_loss: torch.Tensor
+    epoch_seen: int
+    history: list[dict]
+    wandb_id: str | None
+    wall_time_s: float
+    train_time_s: float
+    train_images: int
+
+
+def state_of(name: str, parts: Parts, progress: Progress,
+             device: torch.device | None = None) -> dict[str, Any]:
+    """What the checkpoint of run ``name`` (the rung or the backbone) holds; ``device`` is the
+    run's (on CUDA its generator is saved too)."""
     return {
         "format": FORMAT,
-        "rung": t.subject.name,
-        "model": t.model.state_dict(),
-        "optimizer": t.optimizer.state_dict(),
-        "scaler": t.scaler.state_dict(),
-        "ema": t.ema.module.state_dict() if t.ema is not None else None,
-        "epoch": t.epoch,
-        "step": t.step,
-        "batch_in_epoch": t.batch_in_epoch,
-        "epoch_loss": t.epoch_loss.cpu(),
-        "epoch_seen": t.epoch_seen,
-        "history": json.dumps(t.history),
-        "rng": rng_state(t.device),
-        "wandb_id": t.wandb_id,
-        "wall_time_s": t.wall_before + (time.time() - t.t0),
-        "train_time_s": t.train_time,
-        "train_images": t.train_images,
+        "rung": name,
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "ema": parts.ema.state_dict() if parts.ema is not None else None,
+        "epoch": progress.epoch,
+        "step": progress.step,
+        "batch_in_epoch": progress.batch_in_epoch,
+        "epoch_loss": progress.epoch_loss.cpu(),
+        "epoch_seen": progress.epoch_seen,
+        "history": json.dumps(progress.history),
+        "rng": rng_state(device),
+        "wandb_id": progress.wandb_id,
+        "wall_time_s": progress.wall_time_s,
+        "train_time_s": progress.train_time_s,
+        "train_images": progress.train_images,
     }
 
 
-def gather_epoch_loss(t: Trainer) -> tuple[float, int]:
-    """(training-loss sum, images) of this epoch so far over all ranks. Afterwards rank 0
-    holds the totals and the others zero, so rank 0's checkpoint carries everyone's."""
-    if t.world == 1:
-        return t.epoch_loss.item(), t.epoch_seen
-    sums = torch.stack([t.epoch_loss, torch.full_like(t.epoch_loss, t.epoch_seen)])
+def sum_over_ranks(loss_sum: torch.Tensor, seen: int, world: int) -> tuple[float, int]:
+    """(training-loss sum, images) over all ranks: an all-reduce under torchrun (every rank
+    calls it at the same point), this process's own values otherwise."""
+    if world == 1:
+        return loss_sum.item(), seen
+    sums = torch.stack([loss_sum, torch.full_like(loss_sum, seen)])
     dist.all_reduce(sums)
-    total, seen = sums[0].item(), int(sums[1].item())
-    t.epoch_loss.fill_(total if t.is_main else 0.0)
-    t.epoch_seen = seen if t.is_main else 0
-    return total, seen
+    return sums[0].item(), int(sums[1].item())
 
 
-def save(t: Trainer) -> None:
-    """Rank 0 writes ``t.ckpt_path``; everybody waits so no rank runs ahead of a checkpoint."""
-    if t.world > 1:  # rank 0, the writer, gathers every rank's running loss sums
-        gather_epoch_loss(t)
-    if t.is_main:
-        ckpt.save(state_of(t), t.ckpt_path)
-    if t.world > 1:
+def save(path: Path, state: dict[str, Any] | None, world: int) -> None:
+    """Write ``state`` (rank 0's; ``None`` on the other ranks) to ``path``; under torchrun
+    everybody then waits, so no rank runs ahead of a checkpoint."""
+    if state is not None:
+        ckpt.save(state, path)
+    if world > 1:
         dist.barrier()
 
 
-def load(t: Trainer, path: Path) -> Path:
-    """Restore ``t`` from ``path`` (or the previous checkpoint if it is corrupt); returns the
-    file used."""
-    state, path = ckpt.load_latest(
-        path, map_location="cpu",
-        warn=lambda msg: print(msg, file=sys.stderr, flush=True) if t.is_main else None)
-    if state.get("rung") != t.subject.name:
+def load(path: Path, name: str, parts: Parts, device: torch.device | None = None,
+         warn: Callable[[str], None] = print) -> tuple[Progress, Path]:
+    """Restore ``parts`` and the generators from ``path`` (or the previous checkpoint if it is
+    corrupt), which must belong to run ``name``; returns the saved progress and the file used.
+    The generators are the saving rank's: other ranks offset theirs afterwards."""
+    state, path = ckpt.load_latest(path, map_location="cpu", warn=warn)
+    if state.get("rung") != name:
         raise ckpt.CheckpointError(f"checkpoint {path} belongs to {state.get('rung')!r}, "
-                                   f"not {t.subject.name!r}")
-    t.model.load_state_dict(state["model"])
-    t.optimizer.load_state_dict(state["optimizer"])  # moves the moments to the params' device
-    t.scaler.load_state_dict(state["scaler"])
-    if t.ema is not None and state["ema"] is not None:
-        t.ema.module.load_state_dict(state["ema"])
-    t.epoch, t.step = state["epoch"], state["step"]
-    t.batch_in_epoch = state["batch_in_epoch"]
-    t.epoch_loss = state["epoch_loss"].to(t.device)
-    t.epoch_seen = state["epoch_seen"]
-    t.history = json.loads(state["history"])
-    t.wandb_id = state["wandb_id"]
-    t.wall_before = state["wall_time_s"]
-    t.train_time, t.train_images = state["train_time_s"], state["train_images"]
-    set_rng_state(state["rng"], t.device)
-    if t.rank:
-        # The saved loss sums are all ranks', held by rank 0; the saved RNG state is rank 0's,
-        # so the other ranks offset theirs as at a fresh start.
-        t.epoch_loss.zero_()
-        t.epoch_seen = 0
-        torch.manual_seed(t.cfg.seed + t.rank + 7919 * (t.step + 1))
-    return path
+                                   f"not {name!r}")
+    parts.model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])  # moves the moments to the params' device
+    parts.scaler.load_state_dict(state["scaler"])
+    if parts.ema is not None and state["ema"] is not None:
+        parts.ema.load_state_dict(state["ema"])
+    set_rng_state(state["rng"], device)
+    progress = Progress(
+        epoch=state["epoch"], step=state["step"], batch_in_epoch=state["batch_in_epoch"],
+        epoch_loss=state["epoch_loss"], epoch_seen=state["epoch_seen"],
+        history=json.loads(state["history"]), wandb_id=state["wandb_id"],
+        wall_time_s=state["wall_time_s"], train_time_s=state["train_time_s"],
+        train_images=state["train_images"])
+    return progress, path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from ladder.nets.model import count_params
 from ladder.train.optim import Budget, build_optimizer, lr_at, make_budget
 from ladder.train.preempt import (PREEMPTED_EXIT_CODE, FaultInjection, Preempted, StopAgreement,
                             StopFlag)
-from ladder.train.run_results import completed_result
+from ladder.train.run_results import RunInfo, Trained, completed_result
 from ladder.utils.runtime import (choose_cpu_threads, configure_backends, dist_info, pick_device,
                             pick_dtype)
 from ladder.ladders.schema import TrainConfig
@@ -68,6 +69,7 @@ class Trainer:
         self.tags = tags or []
         self.rank, self.local_rank, self.world = dist_info()
         self.is_main = self.rank == 0
+        self.info = RunInfo(cfg, self.out, command, sweep_group, self.world)
         self.subject = None  # the rung or the timm backbone, built in setup()
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self.result_path = self.out / "result.json"
@@ -142,11 +144,46 @@ class Trainer:
         self.train_images = 0
 
     # -- checkpoints (ladder/train/run_state.py) --------------------------------------
+    def parts(self) -> run_state.Parts:
+        return run_state.Parts(self.model, self.optimizer, self.scaler,
+                               self.ema.module if self.ema is not None else None)
+
+    def progress(self) -> run_state.Progress:
+        return run_state.Progress(
+            epoch=self.epoch, step=self.step, batch_in_epoch=self.batch_in_epoch,
+            epoch_loss=self.epoch_loss, epoch_seen=self.epoch_seen, history=self.history,
+            wandb_id=self.wandb_id, wall_time_s=self.wall_before + (time.time() - self.t0),
+            train_time_s=self.train_time, train_images=self.train_images)
+
     def save_checkpoint(self) -> None:
-        run_state.save(self)
+        """Rank 0 writes ``ckpt_path`` holding every rank's running loss sums."""
+        if self.world > 1:
+            self.global_epoch_loss()
+        state = (run_state.state_of(self.subject.name, self.parts(), self.progress(), self.device)
+                 if self.is_main else None)
+        run_state.save(self.ckpt_path, state, self.world)
 
     def load_checkpoint(self, path: Path) -> Path:
-        return run_state.load(self, path)
+        """Continue from ``path`` (or the previous checkpoint if it is corrupt); returns the
+        file used."""
+        warn = (lambda msg: print(msg, file=sys.stderr, flush=True)) if self.is_main else (
+            lambda msg: None)
+        saved, path = run_state.load(path, self.subject.name, self.parts(), self.device, warn)
+        self.epoch, self.step = saved.epoch, saved.step
+        self.batch_in_epoch = saved.batch_in_epoch
+        self.epoch_loss = saved.epoch_loss.to(self.device)
+        self.epoch_seen = saved.epoch_seen
+        self.history = saved.history
+        self.wandb_id = saved.wandb_id
+        self.wall_before = saved.wall_time_s
+        self.train_time, self.train_images = saved.train_time_s, saved.train_images
+        if self.rank:
+            # The saved loss sums are all ranks', held by rank 0; the saved RNG state is rank 0's,
+            # so the other ranks offset theirs as at a fresh start.
+            self.epoch_loss.zero_()
+            self.epoch_seen = 0
+            torch.manual_seed(self.cfg.seed + self.rank + 7919 * (self.step + 1))
+        return path
 
     # -- the step --------------------------------------------------------------
     def autocast(self):
@@ -197,7 +234,8 @@ class Trainer:
         total_batches = self.steps_per_epoch * accum
         self.train_module.train()
         bad_step = torch.full((), -1, device=self.device, dtype=torch.long)
-        progress = run_results.progress_bar(self, total_batches)
+        progress = run_results.progress_bar(self.is_main and cfg.trainer.progress, total_batches,
+                                            self.batch_in_epoch, self.epoch, self.budget.epochs)
         t_start, images = time.time(), 0
         if self.batch_in_epoch < total_batches:
             self.set_lr()
@@ -247,7 +285,13 @@ class Trainer:
         self.last_epoch_img_s = images * self.world / max(1e-9, time.time() - t_start)
 
     def global_epoch_loss(self) -> tuple[float, int]:
-        return run_state.gather_epoch_loss(self)
+        """(training-loss sum, images) of this epoch so far over all ranks. Afterwards rank 0
+        holds the totals and the others zero, so rank 0's checkpoint carries everyone's."""
+        total, seen = run_state.sum_over_ranks(self.epoch_loss, self.epoch_seen, self.world)
+        if self.world > 1:
+            self.epoch_loss.fill_(total if self.is_main else 0.0)
+            self.epoch_seen = seen if self.is_main else 0
+        return total, seen
 
     def check_finite(self, bad_step: torch.Tensor) -> None:
         step = int(bad_step.item())
@@ -293,13 +337,15 @@ class Trainer:
         if source.exists() or ckpt.previous_path(source).exists():
             resumed = self.load_checkpoint(source)
         if self.is_main:
-            print(run_results.banner(self), flush=True)
+            print(run_results.banner(self.info, self.subject, self.loaders, self.data_identity,
+                                     self.budget, self.params, self.device, self.dtype),
+                  flush=True)
             if resumed:
                 print(f"[ladder] resumed from {resumed} at epoch {self.epoch}, "
                       f"step {self.step}", flush=True)
             self.tracker = create_tracker(
                 self.cfg.logger, name=self.subject.name, group=self.cfg.logger.group or self.sweep_group,
-                config=run_results.wandb_config(self),
+                config=run_results.wandb_config(self.info),
                 run_dir=self.cfg.logger.dir or str(self.out), run_id=self.wandb_id,
                 tags=self.tags + [self.cfg.experiment, self.cfg.recipe.name])
             self.wandb_id = self.tracker.run_id
@@ -310,13 +356,30 @@ class Trainer:
                 row = self.end_epoch()
                 if self.is_main:
                     self.tracker.log({k: v for k, v in row.items() if k != "epoch"}, self.epoch)
-                    print(run_results.epoch_line(self, row), flush=True)
+                    print(run_results.epoch_line(row, self.epoch, self.budget.epochs), flush=True)
                 if self.cfg.trainer.checkpoint_epochs:
                     self.save_checkpoint()
             self.agreement.drain()
         finally:
             self.stop.restore()
-        return run_results.finish(self)
+        return run_results.finish(self.info, self.trained(), self.tracker, self.is_main)
+
+    def trained(self) -> Trained:
+        """What the completed run reports (ladder/train/run_results.py)."""
+        return Trained(
+            subject=self.subject, model=self.model, history=self.history, params=self.params,
+            optimizer_steps=self.step, train_images=self.train_images,
+            train_time_s=self.train_time, data_identity=self.data_identity,
+            epochs=self.budget.epochs, pipeline=self.loaders.pipeline, device=self.device,
+            dtype=self.dtype, channels_last=self.channels_last, wandb_id=self.wandb_id,
+            t0=self.t0, wall_before=self.wall_before)
+
+    def fail(self, err: BaseException) -> None:
+        """Record the failed run (result.json on rank 0) and close the tracker; works at any
+        point, also before setup() read the data."""
+        budget = getattr(self, "budget", None)
+        run_results.fail(self.info, err, self.history, self.tracker, self.is_main,
+                         getattr(self, "data_identity", None), budget and budget.epochs)
 
     inject_nan_at: int | None = None
 
@@ -349,7 +412,7 @@ def train(cfg: TrainConfig, output_dir: str | Path, command: str = "",
         trainer.tracker.finish(exit_code=PREEMPTED_EXIT_CODE)
         raise
     except BaseException as err:
-        run_results.fail(trainer, err)
+        trainer.fail(err)
         raise
     finally:
         torch.set_num_threads(threads)
