@@ -20,7 +20,7 @@ folder's README.md its own. They are rewritten in place:
     python -m ladder.report.summary            # every document with a marker
     python -m ladder.report.summary --check    # exit 1, naming the file, when one is stale
 
-``tests/test_results_tables.py`` fails when a committed table differs from its sources.
+``tests/test_docs.py`` fails when a committed table differs from its sources.
 """
 from __future__ import annotations
 

@@ -78,7 +78,10 @@ def banner(run: RunInfo, subject: Subject, loaders: Loaders, data_identity: dict
         f"[ladder] {subject.describe}",
         f"[ladder] data {data_identity['id']} at {c.data.image_size}px from {loaders.source} "
         f"({len(loaders.classes)} classes, {loaders.train_size} train / "
-        f"{loaders.val_size} val images; {loaders.pipeline} pipeline)",
+        f"{loaders.val_size} val images; {loaders.pipeline} pipeline)"
+        + (f"; held out: {loaders.split['holdout_images']} training images "
+           f"(data.holdout={loaders.split['fraction']:g}, split seed {loaders.split['seed']})"
+           if loaders.split else ""),
         (f"[ladder] width x{c.model.width_multiplier:g}, stem stride {c.model.stem_stride}, "
          if subject.rung else "[ladder] ")
         + f"{params / 1e6:.2f}M params; recipe {c.recipe.name}: {b.epochs} epochs "
@@ -162,6 +165,8 @@ def finish(run: RunInfo, trained: Trained, tracker: Tracker, is_main: bool) -> d
                "best_top5": max(r["top5"] for r in history),
                "ema_top1": last.get("ema_top1"), "train_loss": last["train_loss"],
                "val_loss": last["val_loss"]}
+    if "holdout_top1" in last:  # data.holdout: scored on the held-out training images
+        metrics["holdout_top1"] = last["holdout_top1"]
     result = result_base(run, trained.data_identity, trained.epochs)
     paper, paper_px = trained.subject.reference()
     result.update({

@@ -312,10 +312,14 @@ class Trainer:
         if self.world > 1:
             # Through DDP, the first eval forward broadcasts buffers, and a rank with an empty
             # val shard would never join it. Use rank 0's BatchNorm statistics (the
-            # checkpoint's) everywhere instead.
-            for buf in self.model.buffers():
-                dist.broadcast(buf, src=0)
+            # checkpoint's) everywhere instead, the EMA's too (each rank averaged its own).
+            for module in [self.model] + ([self.ema.module] if self.ema is not None else []):
+                for buf in module.buffers():
+                    dist.broadcast(buf, src=0)
         row.update(self.evaluate(self.model))
+        if self.loaders.holdout is not None:  # data.holdout: the held-out training images
+            held = self.evaluate(self.model, self.loaders.holdout)
+            row["holdout_top1"], row["holdout_loss"] = held["top1"], held["val_loss"]
         if self.ema is not None and self.cfg.trainer.eval_ema:
             row["ema_top1"] = self.evaluate(self.ema.module)["top1"]
         self.history.append(row)
