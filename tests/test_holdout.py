@@ -90,3 +90,27 @@ def test_held_out_files_are_disjoint_from_the_training_files(tiny, tmp_path, cac
     with pytest.raises(DataError, match="list different files"):
         split_holdout(ImageFolderDataset(root / "train", CLASSES, None),
                       ImageFolderDataset(root / "val", CLASSES, None), 0.3, 0)
+
+
+def test_a_run_scores_the_held_out_images_and_records_the_split(tiny, tmp_path, cache_dir):
+    import json
+
+    from ladder.report.load import load_results
+    from ladder.train.trainer import train
+
+    root = write_image_folder(tmp_path / "f", train=10, size=30)
+    cfg = _folder_cfg(tiny, root, "data.holdout=0.2", "data.holdout_seed=3")
+    train(cfg, output_dir=tmp_path / "run")
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["data"]["holdout"] == {"fraction": 0.2, "seed": 3, "train_images": 24,
+                                         "holdout_images": 6}
+    assert result["data"]["train_images"] == 24 and result["data"]["val_images"] == 9
+    held = result["metrics"]["holdout_top1"]
+    assert held is not None and held in {100 * k / 6 for k in range(7)}  # 6 held-out images
+    assert all("holdout_top1" in row and "holdout_loss" in row for row in result["history"])
+    run = load_results(tmp_path)[0]  # the report reads it as a metric of its own
+    assert run.metrics["holdout_top1"] == held
+    plain = _folder_cfg(tiny, root)
+    train(plain, output_dir=tmp_path / "plain")
+    no_split = json.loads((tmp_path / "plain" / "result.json").read_text())
+    assert "holdout_top1" not in no_split["metrics"] and "holdout" not in no_split["data"]

@@ -17,7 +17,7 @@ from ladder.ladders.rungs import DEFAULT_LADDER, LadderError, load_ladder
 
 SCHEMA = "ladder.result/1"
 RESULT_FILE = "result.json"
-METRICS = ("top1", "best_top1", "ema_top1", "top5", "best_top5")
+METRICS = ("top1", "best_top1", "ema_top1", "top5", "best_top5", "holdout_top1")
 
 
 def _warn(msg: str) -> None:
