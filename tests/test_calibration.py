@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_overrides
-from ladder.ladders.calibration import load_grid, grid_runs, setting_of
+from ladder.ladders.calibration import grid_runs, load_grid
 from ladder.nets.config import ConfigError
-from ladder.report.calibration import Point, choose
+from ladder.report.calibration import Point, choose, setting_of
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ end and the settings tried one at a time around today's rule, as train.py jobs.
 
 A grid run is named ``<recipe>-base`` or ``<recipe>-<axis>-<value>`` (``modern-lr-0.002``), and
 ``<recipe>-chosen`` for the confirmation of the adopted values together. Which setting a
-finished run had is read back from its own config (:func:`setting_of`), not from its folder.
+finished run had is read back from its own config (``ladder.report.calibration.setting_of``).
 """
 from __future__ import annotations
 
@@ -112,20 +112,3 @@ def confirm_run(grid: Grid, recipe: str, adopted: dict[str, Any]) -> tuple[str, 
     return (f"{recipe}-chosen",
             (f"+rung={r.end}", f"data.holdout={grid.holdout}",
              *(f"{k}={value_text(v)}" for k, v in sorted(adopted.items()))), grid.base_seeds)
-
-
-def _get(cfg: dict, dotted: str) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def setting_of(grid: Grid, recipe: str, config: dict, base: dict) -> dict[str, Any]:
-    """The grid keys where a run's config differs from ``base`` (a base run's config):
-    {} for a base run, {key: value} for a grid point or the confirmation."""
-    r = grid.recipe(recipe)
-    return {a.key: _get(config, a.key) for a in r.axes
-            if _get(config, a.key) != _get(base, a.key)}

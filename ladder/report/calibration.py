@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ladder.ladders.calibration import Grid, setting_of, value_text
-from ladder.report.load import RunResult
+from ladder.ladders.calibration import Grid, value_text
+from ladder.report.load import RunResult, _cfg_get
 
 METRIC = "holdout_top1"
 
@@ -32,6 +32,13 @@ class Point:
     @property
     def mean(self) -> float:
         return statistics.fmean(self.holdout.values())
+
+
+def setting_of(grid: Grid, recipe: str, config: dict, base: dict) -> dict[str, Any]:
+    """The grid keys where a run's config differs from ``base`` (a base run's config):
+    {} for a base run, {key: value} for a grid point or the confirmation."""
+    return {a.key: _cfg_get(config, a.key) for a in grid.recipe(recipe).axes
+            if _cfg_get(config, a.key) != _cfg_get(base, a.key)}
 
 
 def _folder(r: RunResult) -> str:
