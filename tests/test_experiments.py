@@ -98,15 +98,21 @@ def test_loo_script_runs_a_change_and_its_ladder_step_and_the_report_reads_them(
 def test_loo_list_and_unknown_names(capsys):
     import loo
 
+    from ladder.ladders.variants import loo_jobs
+
     assert loo.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert "12 architectural changes (11 valid)" in out
     assert "REFUSED by the schema: model.activations_per_block='one'" in out
     assert "model.kernel_size=3" in out and "not a change of the architecture: recipe" in out
-    jobs = loo.jobs_for([0], None, True, ["undo_kernel5+kernel7"])
+    jobs = loo_jobs([0], None, True, ["undo_kernel5+kernel7"])
     assert [(n, r, o) for n, r, o, _ in jobs] == [
         ("separate_downsampling", "separate_downsampling", []),
         ("undo_kernel5+kernel7", "separate_downsampling", ["model.kernel_size=3"]),
         ("move_up", "move_up", []), ("kernel7", "kernel7", [])]
-    with pytest.raises(SystemExit, match="unknown change"):
-        loo.jobs_for([0], None, True, ["undo_nothing"])
+    with pytest.raises(ValueError, match="unknown change"):
+        loo_jobs([0], None, True, ["undo_nothing"])
+    with pytest.raises(SystemExit) as exit_info:  # the script: one line, before any job
+        loo.main(["--only", "undo_nothing", "--out", "/nonexistent/loo"])
+    assert exit_info.value.code == 2
+    assert "unknown change(s) undo_nothing; the changes are undo_" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """scripts/gpu_check.sh and scripts/gpu_ladder.sh in their CPU mode (LADDER_GPU_CHECK_CPU=1),
 each into a tmp OUT: the summary JSON and the archive exist and name every step; a step that
 times out or fails does not stop the later ones; a script stopped by a signal still leaves
-both. Plus the helpers behind them (scripts/gpu_steps.py) and sweep.py's --first."""
+both. Plus the helpers behind them (scripts/gpu_steps.py: ladder/bench/gpu_steps.py) and the
+sweep's --first (ladder/train/sweep.py)."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "scripts"))
+from ladder.bench import gpu_steps
 
 CHECK_STEPS = ["env", "device_randaugment", "resume", "concurrency_n1", "concurrency_n2",
                "bench_eager", "bench_compile"]
@@ -155,8 +155,6 @@ def test_a_timed_out_or_failing_step_does_not_stop_the_later_ones_nor_does_a_sig
 
 # ----------------------------------------------------------------------------- the helpers
 def test_record_keeps_one_entry_per_step_and_packs_without_checkpoints(tmp_path):
-    import gpu_steps
-
     out = tmp_path / "out"
     folder = out / "gpu-check"
     (folder / "logs").mkdir(parents=True)
@@ -184,8 +182,6 @@ def test_record_keeps_one_entry_per_step_and_packs_without_checkpoints(tmp_path)
 
 
 def test_size_turns_a_measured_round_into_epochs(tmp_path):
-    import gpu_steps
-
     round_json = tmp_path / "round.json"
     round_json.write_text(json.dumps({"n": 8, "window_s": 15, "per_job_img_per_s": 2000.0,
                                       "startup_s": 8.0, "images_per_epoch": 9344}))
@@ -204,8 +200,6 @@ def test_size_turns_a_measured_round_into_epochs(tmp_path):
 
 
 def test_size_reads_a_gpu_check_summary(tmp_path):
-    import gpu_steps
-
     summary = tmp_path / "gpu_check_summary.json"
     summary.write_text(json.dumps({"device": "a card", "steps": [
         {"name": "concurrency_n4", "status": "ok",
@@ -218,8 +212,6 @@ def test_size_reads_a_gpu_check_summary(tmp_path):
 
 
 def test_collect_copies_finished_runs_and_counts_milestones(tmp_path):
-    import gpu_steps
-
     runs, dest = tmp_path / "runs", tmp_path / "out" / "runs"
     finished = (("resnet50", "resnet50", "completed"), ("kernel9", None, "completed"),
                 ("width", "depthwise", "failed"))
@@ -243,8 +235,8 @@ def test_collect_copies_finished_runs_and_counts_milestones(tmp_path):
 
 
 def test_sweep_first_puts_the_milestones_ahead_rung_by_rung():
-    import sweep
     from ladder.ladders import rungs
+    from ladder.train import sweep
     from ladder.train.jobs import Job
 
     jobs = [Job(name, (), seed) for seed in (0, 1, 2) for name in rungs.RUNG_NAMES]

@@ -105,8 +105,6 @@ def test_the_ends_train_and_record_their_ladder(rung, cache_dir, tmp_path):
 
 
 def test_sweeps_and_leave_one_out_read_the_ladder():
-    import sys
-
     from ladder.ladders.conf_store import sweep_rungs
     from ladder.ladders.variants import leave_one_out
 
@@ -117,8 +115,7 @@ def test_sweeps_and_leave_one_out_read_the_ladder():
     assert [u.overrides() for u in undos] == [["model.stride_layer=first"], ["model.stem=resnet"],
                                               ["model.shortcut_pool=false"]]
     assert [rung for rung, _ in skipped] == ["cosine_decay", "label_smoothing", "mixup"]
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "scripts"))
-    import sweep
+    from ladder.train import sweep
 
     assert sweep.rung_list("ladder", sweep.ladder_of(["ladder=bag_of_tricks"]))[0] == "resnet50a"
 

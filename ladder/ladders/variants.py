@@ -14,6 +14,10 @@ composed rung configs, not written by hand:
 * each undo is composed and checked by the schema: a combination the schema refuses is kept in
   the list with the schema's message and not run.
 
+:func:`loo_jobs` lists the runs of the leave-one-out sweep (scripts/loo.py,
+:mod:`ladder.train.loo`): per seed the top, each change the schema accepts, and the ladder rungs
+each change is measured between.
+
 **Variants of a run.** :func:`variant_of` says how a run's model differs from its rung on these
 axes (the keys any architectural step changes), so the report keeps leave-one-out and norm x
 batch runs out of the ladder's rows and finds them for their own views.
@@ -190,6 +194,32 @@ def leave_one_out(top: str | None = None, ladder: str | None = None
         refused = _schema_refusal(top, undo.overrides(), ladder)
         undos.append(Undo(undo.steps, undo.before, top, changes, top_values, refused))
     return tuple(undos), tuple(skipped)
+
+
+def loo_jobs(seeds: list[int], top: str | None = None, with_ladder: bool = True,
+             only: list[str] | None = None, ladder: str | None = None
+             ) -> list[tuple[str, str, list[str], int]]:
+    """(run name, rung, overrides, seed) for every job of the leave-one-out sweep, seed by seed:
+    the top, its variants (``only``: these changes, by name), then the ladder rungs the changes
+    are measured between (``with_ladder``)."""
+    undos, _ = leave_one_out(top, ladder)
+    top = undos[0].top
+    if only:
+        unknown = set(only) - {u.name for u in undos}
+        if unknown:
+            raise ValueError(f"unknown change(s) {', '.join(sorted(unknown))}; the changes are "
+                             f"{', '.join(u.name for u in undos)}")
+        undos = tuple(u for u in undos if u.name in only)
+    ladder_rungs: list[str] = []
+    for u in undos:
+        ladder_rungs += [r for r in (u.before, u.after) if r not in ladder_rungs and r != top]
+    out = []
+    for seed in seeds:
+        out.append((top, top, [], seed))
+        out += [(u.name, top, u.overrides(), seed) for u in undos if not u.refused]
+        if with_ladder:
+            out += [(r, r, [], seed) for r in ladder_rungs]
+    return out
 
 
 def match_undo(variant: tuple[tuple[str, Any], ...], undos) -> Undo | None:

@@ -1,4 +1,5 @@
-"""Concurrent, resumable ``train.py`` jobs: the runner behind scripts/sweep.py and scripts/loo.py.
+"""Concurrent, resumable ``train.py`` jobs: the runner behind the sweep (:mod:`.sweep`,
+scripts/sweep.py) and leave-one-out (:mod:`.loo`, scripts/loo.py).
 
 Each job is one ``python train.py <args> seed=S`` writing into ``OUT/<name>/seed<S>/`` with its
 log in ``train.log`` there. Rerunning resumes: train.py skips a job whose result.json says

@@ -1,5 +1,5 @@
 """Concurrency rounds and the sweep's sizing for scripts/gpu_check.sh and scripts/gpu_ladder.sh
-(the subcommands round and size of scripts/gpu_steps.py): how many images n train.py jobs train
+(the subcommands round and size of scripts/gpu_steps.py, :mod:`.gpu_steps`): how many images n train.py jobs train
 at once on one device, and the epochs that throughput fits into the ladder's time budget.
 """
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -17,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from gpu_runs import BANNER_LAST, EPOCH, REPO, Term, parse_train_log
-from gpu_summary import read_json, write_json_atomic
+from ladder.bench.gpu_runs import BANNER_LAST, EPOCH, REPO, Term, parse_train_log
+from ladder.bench.gpu_summary import read_json, write_json_atomic
 
 # The one rung trained with the torchvision recipe (conf/rung/resnet50.yaml); its preset budget
 # is a multiple of the modern recipe's epochs (imagenette_gpu: 45 = 3 x 15).
@@ -196,14 +195,8 @@ def cmd_round(a) -> int:
 def sweep_rungs(spec: str) -> list[str]:
     """'ladder', 'milestones' (conf/sweep/), or names separated by commas, as scripts/sweep.py
     reads them."""
-    sys.path.insert(0, str(REPO))
-    try:
-        from ladder.ladders.conf_store import sweep_rungs as read  # resolves ${ladder_rungs:...}
-    except ImportError:  # a checkout whose sweep files list the rungs themselves
-        path = REPO / "conf" / "sweep" / f"{spec}.yaml"
-        if path.exists():
-            spec = re.search(r"^\s*\+rung:\s*(\S+)", path.read_text(), re.M)[1]
-        return [s.strip() for s in spec.split(",") if s.strip()]
+    from ladder.ladders.conf_store import sweep_rungs as read  # resolves ${ladder_rungs:...}
+
     return list(read(spec))
 
 

@@ -1,8 +1,8 @@
 """The single-process steps of scripts/gpu_check.sh and scripts/gpu_ladder.sh (the subcommands
 train, versions, cache and bench of scripts/gpu_steps.py): one train.py run checked against
 expectations, the software and device, the data decoded into the cache once, and
-ladder/bench/benchmark.py. Also the trainer's log lines they read, which the concurrency rounds
-(scripts/gpu_rounds.py) read too. torch is imported only inside the subcommands that need it.
+:mod:`.benchmark`. Also the trainer's log lines they read, which the concurrency rounds
+(:mod:`.gpu_rounds`) read too. torch is imported only inside the subcommands that need it.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from gpu_summary import read_json, write_json_atomic
+from ladder.bench.gpu_summary import read_json, write_json_atomic
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: train.py, conf/
 
 # The trainer's lines (ladder/train/trainer.py) the steps read.
 BANNER_DATA = re.compile(r"^\[ladder\] data .*?(\d+) train / (\d+) val images; (\w+) pipeline\)")
@@ -156,11 +156,10 @@ def cmd_versions(a) -> int:
 def cmd_cache(a) -> int:
     """Decode the data into the tensor cache once, before concurrent jobs start (they would
     each decode it): one rung of each recipe, whose interpolations give both tensor files."""
-    sys.path.insert(0, str(REPO))
     from omegaconf import OmegaConf
 
-    from ladder.ladders.compose import compose_config
     from ladder.data.loaders import build_loaders
+    from ladder.ladders.compose import compose_config
 
     for rung in a.rungs.split(","):
         cfg = OmegaConf.to_object(compose_config(rung, a.overrides))
@@ -180,7 +179,6 @@ def cmd_bench(a) -> int:
         import torch
 
         torch.compile = functools.partial(torch.compile, backend=a.compile_backend)
-    sys.path.insert(0, str(REPO))
     from ladder.bench.benchmark import main
 
     main(a.args)

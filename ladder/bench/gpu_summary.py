@@ -2,7 +2,8 @@
 per step (name, status, exit code, seconds, the step's limit, its log, and the key numbers it
 measured), rewritten atomically under a lock after every change, and the archive (tar.gz of the
 script's output folder and the summary) rebuilt with it. The subcommands record, show and
-collect (scripts/gpu_steps.py); standard library only.
+collect of scripts/gpu_steps.py (:mod:`.gpu_steps`). The standard library only, and no import
+of the rest of the package: the scripts run these twice a step, under any Python.
 """
 from __future__ import annotations
 
