@@ -92,3 +92,68 @@ def test_peak_memory_is_reset_and_read_per_model(monkeypatch):
                               device=torch.device("cuda", 0))
     assert row["peak_mem_gib"] * 2**30 == pytest.approx(3 * 4160)
     assert row["reference_peak_mem_gib"] * 2**30 == pytest.approx(3 * 20)  # not the big one's
+
+
+def test_the_trainers_backend_settings_are_applied_before_any_model_is_timed(monkeypatch, tmp_path):
+    """cuDNN autotuning and TF32 as the trainer sets them (ladder.utils.runtime.configure_backends
+    with the default trainer config), before the first model is built for timing."""
+    from ladder.ladders.schema import TrainerConfig
+
+    events = []
+    real_stepper = benchmark.make_stepper
+    monkeypatch.setattr(benchmark, "configure_backends",
+                        lambda device, trainer: events.append(("configure", device, trainer)))
+
+    def stepper(model, **settings):
+        events.append(("stepper",))
+        return real_stepper(model, **settings)
+
+    monkeypatch.setattr(benchmark, "make_stepper", stepper)
+    out = tmp_path / "bench.json"
+    main(["--rungs", "micro", "--no-reference", "--batch", "2", "--size", "32", "--steps", "1",
+          "--warmup", "1", "--repeats", "1", "--device", "cpu", "--json", str(out)])
+    assert events[0] == ("configure", torch.device("cpu"), TrainerConfig())
+    assert [e[0] for e in events].count("configure") == 1 and events[1] == ("stepper",)
+    assert TrainerConfig().cudnn_benchmark and not TrainerConfig().deterministic
+    assert set(json.loads(out.read_text())["backends"]) == {"cudnn_benchmark", "tf32"}
+
+
+def _tf32_flags(value=None):
+    """The TF32 settings of matmuls and convolutions (the newer ``fp32_precision`` where torch
+    has it); with ``value``, set them first."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    new = hasattr(matmul, "fp32_precision")
+    if value is not None:
+        if new:
+            matmul.fp32_precision, cudnn.conv.fp32_precision = value
+        else:
+            matmul.allow_tf32, cudnn.allow_tf32 = value
+    return ((matmul.fp32_precision, cudnn.conv.fp32_precision) if new
+            else (matmul.allow_tf32, cudnn.allow_tf32))
+
+
+def test_on_cuda_the_benchmark_turns_on_what_the_trainer_does(monkeypatch):
+    """The flags configure_backends sets for a CUDA device, read while the models are timed
+    (the timing itself is replaced: no GPU here)."""
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.benchmark, cudnn.deterministic, _tf32_flags())
+    off = ("ieee", "ieee") if hasattr(torch.backends.cuda.matmul, "fp32_precision") else (False, False)
+    cudnn.benchmark = False
+    _tf32_flags(off)
+    monkeypatch.setattr(benchmark, "device_name", lambda device: "a card")
+    seen = {}
+
+    def fake_pair(ours, reference, **settings):
+        seen.update(backends=benchmark.backend_settings(), tf32=_tf32_flags(),
+                    device=settings["device"])
+        return {"img_per_s": 1.0, "peak_mem_gib": None, "step_s": [1.0]}
+
+    monkeypatch.setattr(benchmark, "time_pair", fake_pair)
+    try:
+        main(["--rungs", "micro", "--no-reference", "--device", "cuda", "--steps", "1"])
+    finally:
+        cudnn.benchmark, cudnn.deterministic = saved[:2]
+        _tf32_flags(saved[2])
+    assert seen["device"] == torch.device("cuda")
+    assert seen["backends"] == {"cudnn_benchmark": True, "tf32": True}
+    assert seen["tf32"] in (("tf32", "tf32"), (True, True))

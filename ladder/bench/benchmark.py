@@ -11,7 +11,9 @@ with the same settings and the same stochastic depth, the two models taking turn
 ``--repeats`` rounds (medians), and the ratios are printed: speed = ladder img/s / reference
 img/s, time = ladder step time / reference step time. Both should be close to 1, since the
 networks are the same. Peak memory is measured per model (``peak_mem_gib``,
-``reference_peak_mem_gib``), each over its own warmup steps.
+``reference_peak_mem_gib``), each over its own warmup steps. The backend settings are the
+trainer's (:func:`ladder.utils.runtime.configure_backends` with the default trainer config:
+cuDNN autotuning and TF32 on CUDA), so the kernels timed are the ones training runs.
 Speed claims come from these ratios, never from timed tests. On a shared CPU machine,
 ``OMP_NUM_THREADS=1 ... --clock cpu`` times the process's own CPU time.
 """
@@ -30,12 +32,22 @@ import torch.nn as nn
 
 from ladder.ladders import rungs
 from ladder.ladders.compose import rung_net_config
+from ladder.ladders.schema import TrainerConfig
 from ladder.nets.model import LadderNet
-from ladder.utils.runtime import available_cores, device_name
+from ladder.utils.runtime import available_cores, configure_backends, device_name
 
 # The reference implementation each end of the ladder is equal to (tests/test_ladder.py).
 REFERENCES = {"resnet50": "torchvision.resnet50", "recipe": "torchvision.resnet50",
               "separate_downsampling": "timm.convnext_tiny"}
+
+
+def backend_settings() -> dict:
+    """cuDNN autotuning and TF32 for matmuls as they stand (``fp32_precision`` where torch has
+    it: it refuses to read the older ``allow_tf32`` once the newer setting was used)."""
+    matmul = torch.backends.cuda.matmul
+    tf32 = (matmul.fp32_precision == "tf32" if hasattr(matmul, "fp32_precision")
+            else bool(matmul.allow_tf32))
+    return {"cudnn_benchmark": bool(torch.backends.cudnn.benchmark), "tf32": tf32}
 
 
 def build_reference(name: str, drop_path_rate: float = 0.0) -> nn.Module:
@@ -192,6 +204,8 @@ def main(argv=None) -> list[dict]:
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    configure_backends(device, TrainerConfig())  # as the trainer: cuDNN autotuning, TF32
+    backends = backend_settings()
     settings = dict(batch=args.batch, size=args.size, device=device, dtype=dtype,
                     channels_last=not args.no_channels_last, compile=args.compile,
                     clock=args.clock)
@@ -213,7 +227,9 @@ def main(argv=None) -> list[dict]:
     card = device_name(device)
     print(f"training throughput, {card}, {precision}, batch {args.batch}, {args.size} px, "
           f"channels_last={not args.no_channels_last}, compile={args.compile}, {args.clock} clock, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats} x {args.steps} steps")
+          f"{torch.get_num_threads()} threads, median of {args.repeats} x {args.steps} steps"
+          + (f", cudnn.benchmark={backends['cudnn_benchmark']}, tf32={backends['tf32']}"
+             if device.type == "cuda" else ""))
     print(f"{'rung':<24} {'img/s':>9} {'peak GiB':>9}  {'reference':<22} {'ref img/s':>9} "
           f"{'ref GiB':>8} {'speed':>6} {'time':>6}")
     gib = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
@@ -224,7 +240,7 @@ def main(argv=None) -> list[dict]:
         print(f"{r['rung']:<24} {r['img_per_s']:>9.1f} {gib(r['peak_mem_gib']):>9}  {ref}")
     if args.json:
         out = {"device": card, "precision": precision, "torch": torch.__version__,
-               "threads": torch.get_num_threads(),
+               "threads": torch.get_num_threads(), "backends": backends,
                "settings": {**{k: str(v) for k, v in settings.items()}, "steps": args.steps,
                             "warmup": args.warmup, "repeats": args.repeats},
                "rows": rows}
