@@ -1,4 +1,6 @@
-"""Per-sample seeding (ladder.data.loaders.SeededDataset) leaves the training process's generators alone.
+"""Per-sample seeding (ladder.data.loaders.SeededDataset) leaves the training process's
+generators alone; synthetic batches are made on the device; the loader path's workers default
+to each rank's share of the cores.
 
 With ``num_workers=0`` the samples load in the training process. Seeding them must not reseed
 the CUDA generators (drop path draws its masks there: reseeded per sample, they would repeat
@@ -87,3 +89,83 @@ def test_cuda_draws_do_not_repeat_across_batches():
     for _ in _loader():
         pass
     assert torch.equal(torch.rand(4, device="cuda"), expected)
+
+
+# ----------------------------------------------------------------------------- synthetic data
+def _synthetic(tiny, *extra):
+    cfg = tiny("micro", "data=synthetic", "data.num_classes=5", "data.image_size=16",
+               "data.synthetic_train_size=24", "data.synthetic_val_size=6", *extra)
+    return cfg, data.build_loaders(cfg.data, cfg.recipe, 4, 1, cfg.seed, rank=0, world_size=1)
+
+
+def test_synthetic_batches_are_made_on_the_device_without_per_sample_seeding(tiny, monkeypatch):
+    swaps = []
+    monkeypatch.setattr(torch, "set_rng_state", lambda s: swaps.append(s))
+    torch.manual_seed(5), random.seed(5), np.random.seed(5)
+    expected = torch.rand(2), random.random(), np.random.rand()
+    torch.manual_seed(5), random.seed(5), np.random.seed(5)
+    cfg, loaders = _synthetic(tiny)
+    assert loaders.pipeline == "device" and loaders.train_size == 24 and loaders.val_size == 6
+    loaders.train_sampler.set_epoch(1)
+    batches = list(loaders.train)
+    got = torch.rand(2), random.random(), np.random.rand()
+    assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:] and swaps == []
+    assert len(batches) == 6 and batches[0][0].shape == (4, 3, 16, 16)
+    # labels are the loader path's, per index; image i is the same in every epoch
+    labels = data.SyntheticDataset(24, 16, 5, seed=0).labels
+    order = loaders.train_sampler.global_order()
+    assert torch.equal(torch.cat([y for _, y in batches]), labels[order])
+    loaders.train_sampler.set_epoch(2)
+    again = torch.cat([x for x, _ in loaders.train])
+    first = torch.cat([x for x, _ in batches])
+    order2 = loaders.train_sampler.global_order()
+    where = {int(i): k for k, i in enumerate(order2)}
+    assert all(torch.equal(first[k], again[where[int(i)]]) for k, i in enumerate(order))
+
+
+def test_synthetic_batches_are_a_function_of_seed_epoch_and_index(tiny):
+    _, a = _synthetic(tiny)
+    _, b = _synthetic(tiny)
+    a.train_sampler.set_epoch(3)
+    b.train_sampler.set_epoch(3, start=8)  # resumed after two batches of 4
+    full, resumed = list(a.train), list(b.train)
+    assert len(resumed) == len(full) - 2
+    assert all(torch.equal(x, xr) and torch.equal(y, yr)
+               for (x, y), (xr, yr) in zip(full[2:], resumed))
+    _, loader = _synthetic(tiny, "data.pipeline=loader")  # the per-image path is still there
+    assert loader.pipeline == "loader"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_synthetic_batches_are_made_on_cuda(tiny):
+    cfg, _ = _synthetic(tiny)
+    loaders = data.build_loaders(cfg.data, cfg.recipe, 4, 1, cfg.seed, device="cuda")
+    x, y = next(iter(loaders.train))
+    assert x.device.type == "cuda" and y.device.type == "cuda"
+    assert loaders.train.images.device.type == "cuda"
+
+
+# ----------------------------------------------------------------------------- loader workers
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+def test_loader_workers_default_to_the_ranks_share_of_the_cores(tiny, tmp_path, monkeypatch):
+    from conftest import write_image_folder
+
+    monkeypatch.setattr(data, "available_cores", lambda: 16)
+    assert data.choose_num_workers(None, 1) == 16 and data.choose_num_workers(None, 8) == 2
+    assert data.choose_num_workers(None, 32) == 1 and data.choose_num_workers(3, 8) == 3
+    assert data.choose_num_workers(0, 1) == 0
+    root = write_image_folder(tmp_path / "f")
+    cfg = tiny("micro", "data=imagefolder", f"data.root={root}", "data.num_classes=3",
+               "data.pipeline=loader", "data.num_workers=null")
+    assert cfg.data.num_workers is None
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    loaders = data.build_loaders(cfg.data, cfg.recipe, 4, 1, cfg.seed)
+    assert loaders.num_workers == 4 and loaders.train.num_workers == 4
+
+
+def test_a_negative_worker_count_is_refused(tiny):
+    from ladder.nets.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.num_workers=-1"):
+        tiny("micro", "data.num_workers=-1")

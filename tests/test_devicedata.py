@@ -40,20 +40,35 @@ def test_device_path_decodes_once_and_rebuilds_when_a_file_changes(tiny, tmp_pat
 
 
 def test_tensor_cache_is_keyed_on_the_transform_that_made_the_pixels(tmp_path):
-    """The eval copy of a bicubic recipe is not the bilinear recipe's: one cache file each."""
+    """The eval copy of a bicubic recipe is not the bilinear recipe's: one store each, and each
+    holds what timm's eval transform makes of every file."""
+    import numpy as np
+    from timm.data import create_transform
+
     from ladder.data import device as dd
-    from ladder.data.loaders import ImageFolderDataset
+    from ladder.data.layout import find_source
     from ladder.ladders.schema import RecipeConfig
 
     root = write_image_folder(tmp_path / "f", size=30)
+    source = find_source(root)
     cache = tmp_path / "cache"
     decoded = {}
-    for interpolation, files in (("bilinear", 1), ("bicubic", 2), ("bilinear", 2)):
-        transform = dd._eval_transform(24, RecipeConfig(interpolation=interpolation))
-        dataset = ImageFolderDataset(root / "val", ["a", "b", "c"], transform)
-        images, _ = dd.decode_folder(dataset, 24, cache, root / "val", "val", log=lambda m: None)
-        assert len(list(cache.glob("val-24px-*.pt"))) == files  # the third call reuses the first
+    for interpolation, stores in (("bilinear", 1), ("bicubic", 2), ("bilinear", 2)):
+        recipe = RecipeConfig(interpolation=interpolation)
+        rule = dd.cache_rules(24, recipe)[1]
+        part = dd.cached_split(root, source.classes, source.splits["val"], "val", rule,
+                               cache_dir=cache, log=lambda m: None)
+        assert len(list(cache.glob("val-24px-*/manifest.json"))) == stores  # 3rd: the 1st's
+        images = part.resident(None, torch.device("cpu"))
         assert torch.equal(images, decoded.setdefault(interpolation, images))
+        timm_eval = create_transform(24, is_training=False, interpolation=interpolation,
+                                     crop_pct=recipe.eval_crop_ratio)
+        for (path, _), stored in zip(source.splits["val"], images):
+            from PIL import Image
+
+            expected = timm_eval.transforms[1](timm_eval.transforms[0](
+                Image.open(path).convert("RGB")))
+            assert np.array_equal(np.asarray(expected).transpose(2, 0, 1), stored.numpy())
     assert not torch.equal(decoded["bilinear"], decoded["bicubic"])
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+STORE_FORMAT = "ladder.store/1"  # the pixel store (ladder/data/store.py)
+
 
 class DataError(RuntimeError):
     """A dataset problem found before or during training; the message names the path."""

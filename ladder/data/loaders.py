@@ -1,4 +1,6 @@
-"""Datasets and loaders: demo (generated), image folders, Imagenette, synthetic.
+"""Datasets and loaders: demo (generated), image folders in either layout
+(ladder/data/layout.py), Imagenette, synthetic; the device path (ladder/data/device.py) or the
+per-image loader.
 
 Transforms come from timm's ``create_transform`` (RandAugment, color jitter, random erasing,
 resize/center-crop eval), configured by the recipe. Nothing here imports Hydra or W&B.
@@ -6,161 +8,46 @@ resize/center-crop eval), configured by the recipe. Nothing here imports Hydra o
 from __future__ import annotations
 
 import os
-import random
 import sys
-from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 # DataError is defined in ladder.data.common; ladder.data.loaders.DataError is the same class.
-from ladder.data.common import DataError, default_cache_dir
-from ladder.data.imagenette import imagenette_root
+from ladder.data.common import DataError
+from ladder.data.demo import _demo_image, ensure_demo_dataset  # noqa: F401  (importable here)
+from ladder.data.layout import (IMAGE_EXTENSIONS, check_image_folder,  # noqa: F401
+                                find_source, resolve_root)
+from ladder.data.sampling import (EpochSampler, Loaders, SeededDataset,  # noqa: F401
+                                  make_sampler, shard)
 from ladder.data.split import split_holdout
 from ladder.ladders.schema import DataConfig, RecipeConfig
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-
-# ----------------------------------------------------------------------------- demo data
-DEMO_VERSION = "demo-v2"
-DEMO_STORE_SIZE = 64  # stored resolution; transforms resize to data.image_size
-DEMO_CLASSES = ("circle", "square", "triangle", "ring", "cross", "hstripes", "vstripes",
-                "checker", "diamond", "dots")
-
-
-def _demo_image(label: int, rng: np.random.Generator, size: int = DEMO_STORE_SIZE) -> Image.Image:
-    """One image of class ``label``: a shape or texture of random colour, scale and position on
-    a noisy random-colour background, blurred and noised so the task is learnable but not
-    solved at once (shape, not colour, carries the class)."""
-    s = size
-    bg = rng.integers(0, 256, 3)
-    fg = rng.integers(0, 256, 3)
-    while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:  # keep the shape visible
-        fg = rng.integers(0, 256, 3)
-    # low-frequency background: a coarse random grid upsampled
-    coarse = rng.normal(0, 15, (4, 4, 3)) + bg
-    img = Image.fromarray(np.clip(coarse, 0, 255).astype(np.uint8)).resize((s, s), Image.BILINEAR)
-    draw = ImageDraw.Draw(img)
-    r = rng.uniform(0.25, 0.42) * s
-    cx, cy = rng.uniform(r, s - r, 2)
-    box = [cx - r, cy - r, cx + r, cy + r]
-    col = tuple(int(c) for c in fg)
-    name = DEMO_CLASSES[label]
-    if name == "circle":
-        draw.ellipse(box, fill=col)
-    elif name == "square":
-        draw.rectangle(box, fill=col)
-    elif name == "triangle":
-        draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=col)
-    elif name == "ring":
-        draw.ellipse(box, outline=col, width=max(2, int(r / 3)))
-    elif name == "cross":
-        w = r / 3
-        draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=col)
-        draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=col)
-    elif name == "diamond":
-        draw.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=col)
-    elif name == "dots":
-        for _ in range(int(rng.integers(4, 8))):
-            x, y = rng.uniform(0, s, 2)
-            d = rng.uniform(0.05, 0.09) * s
-            draw.ellipse([x - d, y - d, x + d, y + d], fill=col)
-    else:  # textures over a patch: stripes and checkerboard
-        period = int(rng.integers(4, 9))
-        patch = np.array(img)
-        yy, xx = np.mgrid[0:s, 0:s]
-        if name == "hstripes":
-            mask = (yy // period) % 2 == 0
-        elif name == "vstripes":
-            mask = (xx // period) % 2 == 0
-        else:
-            mask = ((yy // period) + (xx // period)) % 2 == 0
-        inside = (np.abs(xx - cx) < r) & (np.abs(yy - cy) < r)
-        patch[mask & inside] = fg
-        img = Image.fromarray(patch)
-    img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.0, 0.8))))
-    arr = np.asarray(img).astype(np.float32) + rng.normal(0, 10, (s, s, 3))
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def ensure_demo_dataset(cfg: DataConfig) -> Path:
-    """Generate the demo dataset once (deterministic) and return its ImageNet-layout root."""
-    base = Path(cfg.root) if cfg.root else default_cache_dir()
-    root = base / f"{DEMO_VERSION}-{cfg.train_per_class}x{cfg.val_per_class}"
-    done = root / ".complete"
-    if done.exists():
-        return root
-    tmp = root.with_name(root.name + f".tmp{os.getpid()}")
-    print(f"[ladder] generating the demo dataset (10 classes, {cfg.train_per_class} train + "
-          f"{cfg.val_per_class} val images per class) in {root} ...", flush=True)
-    for split, per_class, seed in (("train", cfg.train_per_class, 0), ("val", cfg.val_per_class, 1)):
-        for label, name in enumerate(DEMO_CLASSES):
-            out = tmp / split / f"{label:02d}_{name}"
-            out.mkdir(parents=True, exist_ok=True)
-            rng = np.random.default_rng([seed, label])
-            for i in range(per_class):
-                _demo_image(label, rng).save(out / f"{i:05d}.jpg", quality=90)
-    (tmp / ".complete").write_text("ok\n")
-    try:
-        tmp.rename(root)
-    except OSError:  # another process finished first
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+from ladder.utils.runtime import available_cores
 
 
 # ----------------------------------------------------------------------------- folders
-def check_image_folder(root: Path) -> list[str]:
-    """Fail early, naming the path, unless ``root`` has train/<class>/ and val/<class>/ with
-    images and the same classes in both. Returns the class names."""
-    layout = "expected layout: ROOT/train/<class>/*.jpg and ROOT/val/<class>/*.jpg"
-    if not root.is_dir():
-        raise DataError(f"data.root {root} does not exist ({layout})")
-    classes = None
-    for split in ("train", "val"):
-        d = root / split
-        if not d.is_dir():
-            raise DataError(f"data.root {root} has no '{split}/' folder ({layout})")
-        found = sorted(p.name for p in d.iterdir() if p.is_dir())
-        if not found:
-            raise DataError(f"{d} has no class folders ({layout})")
-        for c in found:
-            if not any(f.suffix.lower() in IMAGE_EXTENSIONS for f in (d / c).iterdir()):
-                raise DataError(f"class folder {d / c} is empty: it has no image files "
-                                f"({', '.join(IMAGE_EXTENSIONS)})")
-        if classes is not None and found != classes:
-            only_train = sorted(set(classes) - set(found))
-            only_val = sorted(set(found) - set(classes))
-            raise DataError(f"train/ and val/ under {root} have different classes "
-                            f"(only in train: {only_train[:5]}, only in val: {only_val[:5]})")
-        classes = found
-    return classes
-
-
 class ImageFolderDataset(Dataset):
-    """``root/<class>/<image>`` images with integer labels in sorted class order.
+    """``root/<class>/<image>`` images with integer labels in sorted class order, or the
+    given ``samples`` ((path, label) pairs, e.g. a :class:`ladder.data.layout.Source` split).
 
     A file that cannot be read either stops the run with its path (``bad_images=fail``) or is
     skipped: a warning names it and the next readable image takes its place
     (``bad_images=skip``); ``skipped`` counts them in this process.
     """
 
-    def __init__(self, root: Path, classes: list[str], transform, bad_images: str = "fail"):
+    def __init__(self, root: Path, classes: list[str], transform, bad_images: str = "fail",
+                 samples: list[tuple[str, int]] | None = None):
         self.root = Path(root)
         self.classes = list(classes)
         self.transform = transform
         self.bad_images = bad_images
-        self.samples: list[tuple[str, int]] = []
-        for label, c in enumerate(classes):
-            for f in sorted((self.root / c).iterdir()):
-                if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    self.samples.append((str(f), label))
+        if samples is None:  # root/<class>/<image>
+            samples = [(str(f), label) for label, c in enumerate(classes)
+                       for f in sorted((self.root / c).iterdir())
+                       if f.suffix.lower() in IMAGE_EXTENSIONS]
+        self.samples: list[tuple[str, int]] = list(samples)
         self.skipped = 0
 
     def __len__(self) -> int:
@@ -226,114 +113,6 @@ def build_transforms(data: DataConfig, recipe: RecipeConfig):
     return train, val
 
 
-class EpochSampler(torch.utils.data.Sampler):
-    """Deterministic, resumable, rank-sharded order: epoch e's permutation depends only on
-    (seed, e); each rank takes every world_size-th index of it (a distributed sampler
-    reshuffled every epoch); ``start`` skips the samples a resumed run has already seen.
-
-    Yields ``(epoch, index)`` so :class:`SeededDataset` can seed each sample's augmentation,
-    which makes the data a pure function of (seed, epoch, index), whatever the workers.
-    Only whole optimizer steps are kept per epoch (a multiple of ``step_samples``).
-    """
-
-    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 step_samples: int = 1):
-        self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
-        self.per_rank = (size // world_size) // step_samples * step_samples
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def __len__(self) -> int:
-        return self.per_rank - self.start
-
-    def global_order(self) -> torch.Tensor:
-        """This epoch's order over all ranks, cut to whole shards: rank r's shard is
-        ``global_order()[r::world_size]``."""
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return torch.randperm(self.size, generator=g)[:self.per_rank * self.world_size]
-
-    def __iter__(self):
-        order = self.global_order()[self.rank::self.world_size]
-        for index in order[self.start:].tolist():
-            yield self.epoch, index
-
-
-class SeededDataset(Dataset):
-    """Seeds python, numpy and torch's CPU generator from (seed, epoch, index) before loading a
-    sample, so a sample's random augmentation is the same in any worker and after any resume.
-
-    Only the CPU generator: ``torch.manual_seed`` would also reseed every CUDA generator of the
-    training process (with ``num_workers=0``), so its drop-path masks would repeat per sample
-    seed. In the main process the three states are restored after the sample.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, item):
-        epoch, index = item if isinstance(item, tuple) else (0, item)
-        s = (self.seed * 1_000_003 + epoch) * 10_000_019 + index
-        in_main = torch.utils.data.get_worker_info() is None
-        if in_main:  # num_workers=0: leave the training process's own generators untouched
-            saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        random.seed(s)
-        np.random.seed(s % 2**32)
-        torch.default_generator.manual_seed(s)  # the CPU stream torch.manual_seed(s) gave
-        try:
-            return self.dataset[index]
-        finally:
-            if in_main:
-                random.setstate(saved[0])
-                np.random.set_state(saved[1])
-                torch.set_rng_state(saved[2])
-
-
-@dataclass
-class Loaders:
-    train: DataLoader
-    val: DataLoader
-    train_sampler: EpochSampler
-    source: str  # where the images come from, for the banner and the results
-    train_size: int
-    val_size: int
-    pipeline: str  # "device" (in memory, batched augmentation) or "loader" (per image)
-    classes: tuple[str, ...] = ()  # the class folders read, in label order
-    holdout: Any = None  # the held-out training images' loader (data.holdout > 0), else None
-    split: dict | None = None  # the held-out split's record (ladder/data/split.py)
-
-    def identity(self, name: str) -> dict:
-        """What was actually read, so that runs on two different image folders under one
-        preset are never averaged together: the data group's name, the class names and the
-        image counts, and a short id hashing them (``<name>-<8 hex>``)."""
-        import hashlib
-        import json
-
-        facts = {"classes": list(self.classes), "train_images": self.train_size,
-                 "val_images": self.val_size}
-        if self.split:  # only then: runs without a split keep the ids they always had
-            facts["holdout"] = self.split
-        digest = hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:8]
-        return {"id": f"{name}-{digest}", "name": name, "num_classes": len(self.classes),
-                **facts}
-
-
-def resolve_root(data: DataConfig) -> Path:
-    """The ImageNet-layout folder of an image-folder dataset (generated or downloaded first)."""
-    if data.name == "demo":
-        return ensure_demo_dataset(data)
-    if data.name == "imagenette":
-        return imagenette_root(data)
-    if not data.root:
-        raise DataError(f"data.root is not set: data={data.name} needs "
-                        f"data.root=/path/with/train_and_val")
-    return Path(data.root).expanduser()
-
-
 def build_datasets(data: DataConfig, recipe: RecipeConfig, transforms=None):
     """(train dataset, val dataset, source description) for the configured data."""
     train_tf, val_tf = transforms or build_transforms(data, recipe)
@@ -342,22 +121,38 @@ def build_datasets(data: DataConfig, recipe: RecipeConfig, transforms=None):
                 SyntheticDataset(data.synthetic_val_size, data.image_size, data.num_classes, 1),
                 "synthetic random tensors")
     root = resolve_root(data)
-    classes = check_image_folder(root)
+    source = find_source(root)
+    classes = source.classes
     if len(classes) != data.num_classes:
         raise DataError(f"{root} has {len(classes)} classes but data.num_classes="
                         f"{data.num_classes}; set data.num_classes={len(classes)}")
-    train = ImageFolderDataset(root / "train", classes, train_tf, data.bad_images)
-    val = ImageFolderDataset(root / "val", classes, val_tf, data.bad_images)
+    train = ImageFolderDataset(root / "train", classes, train_tf, data.bad_images,
+                               source.splits["train"])
+    val = ImageFolderDataset(root / "val", classes, val_tf, data.bad_images, source.splits["val"])
     return train, val, str(root)
 
 
 def use_device_pipeline(data: DataConfig, num_images: int | None = None) -> bool:
-    """data.pipeline=device, or auto for an image folder whose uint8 copy fits the limit."""
+    """data.pipeline=device, or auto for data whose uint8 copy fits data.device_max_mb (a
+    prepared store: always)."""
+    if data.store:
+        return True
     if data.pipeline != "auto":
         return data.pipeline == "device"
-    if data.name in ("synthetic", "imagenet"):
+    if data.name == "imagenet":
         return False
+    if data.name == "synthetic":
+        num_images = data.synthetic_train_size + data.synthetic_val_size
     return num_images is None or num_images * 3 * data.image_size ** 2 <= data.device_max_mb * 2**20
+
+
+def choose_num_workers(requested: int | None, local_world: int = 1) -> int:
+    """The loader path's worker processes per rank: ``data.num_workers``, else (null) this
+    rank's share of the cores this process may run on (its affinity mask), at least 1, as
+    ``trainer.cpu_threads`` is chosen (ladder/utils/runtime.py)."""
+    if requested is not None:
+        return requested
+    return max(1, available_cores() // max(1, local_world))
 
 
 def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum_steps: int,
@@ -365,53 +160,34 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
                   device: torch.device | str = "cpu", log=print) -> Loaders:
     """Train loader (an :class:`EpochSampler`; call ``train_sampler.set_epoch`` before each
     epoch) and val loader (each rank a contiguous, non-padded shard, so every val image is
-    counted exactly once over all ranks). The in-memory device path
-    (:mod:`ladder.data.device`) or the per-image loader, by ``data.pipeline``."""
-    device = torch.device(device)
-    device_path = use_device_pipeline(data) and data.name != "synthetic"
-    if device_path:
-        from ladder.data import device as dd
+    counted exactly once over all ranks). The device path (:mod:`ladder.data.device`: a
+    prepared store, the tensor cache of an image folder, or synthetic data made on the device)
+    or the per-image loader, by ``data.pipeline`` and ``data.store``."""
+    from ladder.data import device as dd
 
-        transforms = (dd._train_transform(data.image_size, recipe),
-                      dd._eval_transform(data.image_size, recipe))
-        train, val, source = build_datasets(data, recipe, transforms)
-        if not use_device_pipeline(data, len(train) + len(val)):
-            device_path = False
+    device = torch.device(device)
+    quiet = (lambda msg: None) if rank else log
+    if data.store:
+        return dd.store_loaders(data, recipe, batch_size, accum_steps, seed, rank, world_size,
+                                device, quiet)
+    if data.name == "synthetic" and use_device_pipeline(data):
+        return dd.synthetic_loaders(data, batch_size, accum_steps, seed, rank, world_size, device)
+    device_path = use_device_pipeline(data) and data.name != "synthetic"
+    if device_path:  # the tensor cache decodes the files itself
+        train, val, source = build_datasets(data, recipe, (None, None))
+        device_path = use_device_pipeline(data, len(train) + len(val))
     if not device_path:
         train, val, source = build_datasets(data, recipe)
     holdout, split = None, None
     if data.holdout:
         holdout = ImageFolderDataset(Path(source) / "train", train.classes, val.transform,
-                                     data.bad_images)
+                                     data.bad_images, train.samples)
         split = split_holdout(train, holdout, data.holdout, data.holdout_seed)
-    step_samples = batch_size * accum_steps
-    if len(train) // world_size < step_samples:
-        raise DataError(f"the training set ({len(train)} images in {source}) is smaller than one "
-                        f"optimizer step ({batch_size} x {accum_steps} accumulation x {world_size} "
-                        f"ranks): lower trainer.batch_size or trainer.global_batch")
-    sampler = EpochSampler(len(train), seed, rank, world_size, step_samples)
-    n = len(val)  # balanced contiguous shards, none empty while n >= world_size
-    lo, hi = rank * n // world_size, (rank + 1) * n // world_size
     if device_path:
-        cache = default_cache_dir() / "tensors"
-        root = Path(source)
-        quiet = (lambda msg: None) if rank else log
-        xt, yt = dd.decode_folder(train, data.image_size, cache, root / "train", "train", quiet)
-        xv, yv = dd.decode_folder(val, data.image_size, cache, root / "val", "val", quiet)
-        augment = dd.BatchAugment(data.image_size, recipe).to(device)
-        train_loader = dd.DeviceTrainLoader(xt.to(device), yt.to(device), sampler, batch_size,
-                                            augment, seed)
-        val_loader = dd.DeviceEvalLoader(xv[lo:hi].to(device), yv[lo:hi].to(device), batch_size)
-        hold_loader = None
-        if holdout is not None:
-            xh, yh = dd.decode_folder(holdout, data.image_size, cache, root / "train", "holdout",
-                                      quiet)
-            h_lo, h_hi = _shard(len(holdout), rank, world_size)
-            hold_loader = dd.DeviceEvalLoader(xh[h_lo:h_hi].to(device), yh[h_lo:h_hi].to(device),
-                                              batch_size)
-        return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "device",
-                       _classes(train, data), hold_loader, split)
-    workers = data.num_workers
+        return dd.folder_loaders(train, val, holdout, split, source, data, recipe, batch_size,
+                                 accum_steps, seed, rank, world_size, device, quiet)
+    sampler = make_sampler(len(train), source, batch_size, accum_steps, seed, rank, world_size)
+    workers = choose_num_workers(data.num_workers, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     # Each loader draws its workers' base seed from its own generator, not the global torch
     # RNG, so creating an iterator (a resumed run creates one more) never shifts drop path or
     # other global draws; sample augmentation is seeded per (seed, epoch, index) anyway.
@@ -419,19 +195,14 @@ def build_loaders(data: DataConfig, recipe: RecipeConfig, batch_size: int, accum
                   generator=torch.Generator().manual_seed(seed))
     train_loader = DataLoader(SeededDataset(train, seed), batch_size, sampler=sampler,
                               drop_last=True, **common)
-    shard = torch.utils.data.Subset(val, range(lo, hi))
-    val_loader = DataLoader(shard, batch_size, shuffle=False, drop_last=False, **common)
+    shard_of = torch.utils.data.Subset(val, range(*shard(len(val), rank, world_size)))
+    val_loader = DataLoader(shard_of, batch_size, shuffle=False, drop_last=False, **common)
     hold_loader = None
     if holdout is not None:
-        h_shard = torch.utils.data.Subset(holdout, range(*_shard(len(holdout), rank, world_size)))
+        h_shard = torch.utils.data.Subset(holdout, range(*shard(len(holdout), rank, world_size)))
         hold_loader = DataLoader(h_shard, batch_size, shuffle=False, drop_last=False, **common)
     return Loaders(train_loader, val_loader, sampler, source, len(train), len(val), "loader",
-                   _classes(train, data), hold_loader, split)
-
-
-def _shard(n: int, rank: int, world_size: int) -> tuple[int, int]:
-    """Rank ``rank``'s contiguous, balanced slice of ``n`` evaluation images."""
-    return rank * n // world_size, (rank + 1) * n // world_size
+                   _classes(train, data), hold_loader, split, num_workers=workers)
 
 
 def _classes(train: Dataset, data: DataConfig) -> tuple[str, ...]:

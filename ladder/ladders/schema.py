@@ -96,8 +96,10 @@ class RecipeConfig:
 class DataConfig:
     """Which images, at what size.
 
-    ``root`` holds ``train/<class>/`` and ``val/<class>/`` (ImageNet layout) for imagefolder /
-    imagenet; for demo and imagenette it is the cache dir (``null``: ``~/.cache/ladder``).
+    ``root`` holds the images in either layout ladder/data/layout.py recognises (class folders
+    ``train/<class>/`` and ``val/<class>/``, or the ILSVRC2012 localization release) for
+    imagefolder / imagenet; for demo and imagenette it is the cache dir (``null``:
+    ``~/.cache/ladder``).
     """
 
     name: str = "demo"
@@ -107,8 +109,19 @@ class DataConfig:
     # demo only: images per class (train / val), generated once and cached.
     train_per_class: int = 260
     val_per_class: int = 60
-    # imagenette only: the side of the cached low-resolution copy (square JPEGs).
+    # The side of stored images: imagenette's cached low-resolution JPEG copy, and a prepared
+    # pixel store's (python -m ladder.data.prepare).
     store_size: int = 64
+    # A pixel store prepared once (ladder/data/store.py): null (none; the device path decodes
+    # an image folder into its tensor cache on first use), auto (the store the prepare command
+    # writes for data.root at data.store_size, under $LADDER_CACHE/stores/) or its folder.
+    # A store that does not match the config (size, classes, source) is refused.
+    store: Optional[str] = None
+    # Where a prepared store's images live while training: auto (on the device when they fit
+    # beside device_reserve_mb of free memory on CUDA, or within device_max_mb on a CPU), device,
+    # or host (memory-mapped; each batch copied over asynchronously).
+    store_placement: str = "auto"
+    device_reserve_mb: int = 8192  # CUDA memory kept free of a store for the model's own use
     # synthetic only: how many random samples per epoch.
     synthetic_train_size: int = 1024
     synthetic_val_size: int = 256
@@ -118,9 +131,12 @@ class DataConfig:
     # set is untouched and still reported.
     holdout: float = 0.0
     holdout_seed: int = 0
-    num_workers: int = 2
-    # auto: the in-memory device path (ladder/data/device.py) for image folders whose decoded
+    # The per-image loader's worker processes per rank; null: this rank's share of the cores
+    # the process may use (as trainer.cpu_threads), at least 1.
+    num_workers: Optional[int] = None
+    # auto: the device path (ladder/data/device.py) for image folders and synthetic data whose
     # uint8 copy fits in device_max_mb, else the per-image loader (timm's transforms, workers).
+    # A prepared store (data.store) always trains on the device path.
     pipeline: str = "auto"
     device_max_mb: int = 4096
 
@@ -132,8 +148,16 @@ class DataConfig:
             raise ConfigError(f"data.image_size={self.image_size} is not valid; allowed values: "
                               f">= 16 pixels")
         _positive("data.num_classes", self.num_classes)
-        _positive("data.num_workers", self.num_workers, allow_zero=True)
+        _positive("data.store_size", self.store_size)
+        if self.num_workers is not None:
+            _positive("data.num_workers", self.num_workers, allow_zero=True)
         _choice("data.pipeline", self.pipeline, PIPELINES)
+        _choice("data.store_placement", self.store_placement, ("auto", "device", "host"))
+        if self.store and self.pipeline == "loader":
+            raise ConfigError(f"data.store={self.store} trains on the device path; "
+                              f"data.pipeline=loader reads image files instead: set one of them")
+        if self.store and self.name == "synthetic":
+            raise ConfigError("data.store needs image data; data=synthetic has no images to store")
         if self.holdout is None or not 0.0 <= self.holdout < 1.0:
             raise ConfigError(f"data.holdout={self.holdout!r} is not valid; allowed values: a "
                               f"fraction in [0, 1) of each class's training images (0: none)")
@@ -141,6 +165,7 @@ class DataConfig:
             raise ConfigError("data.holdout needs an image folder; data=synthetic has no "
                               "training images to hold out")
         _positive("data.device_max_mb", self.device_max_mb, allow_zero=True)
+        _positive("data.device_reserve_mb", self.device_reserve_mb, allow_zero=True)
 
 
 @dataclass
