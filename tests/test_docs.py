@@ -57,9 +57,11 @@ def test_a_budget_view_gives_one_row_per_budget_and_none_twice():
     assert [s.budget for s in rows] == [1.0, 2.0, 4.0, 8.0]
     assert rows[1].pooled is None  # Bartlett rejects at x2: the pooled interval is not used
     assert rows[3].spearman is None and rows[3].rungs == 2  # the ends only at x8
-    # imagenette-cpu64: budget 1 is in agreement.csv and budget.csv, one row, from the former
+    # imagenette-cpu64: both budgets are sections of agreement.csv and rows of budget.csv;
+    # one row each, from the former (whose per-section roadmap-*.csv give the seeds)
     rows = [s for s in summary.collect() if s.folder == "imagenette-cpu64"]
-    assert [(s.budget, s.view) for s in rows] == [(1.0, "milestones"), (2.0, "budget")]
+    assert [(s.budget, s.view, s.seeds) for s in rows] == [(1.0, "milestones", (2, 2)),
+                                                          (2.0, "milestones", (2, 2))]
 
 
 def test_the_micro_step_off_the_milestone_view_is_the_milestone_views_own():

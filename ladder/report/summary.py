@@ -115,7 +115,8 @@ def _micro_step(rows: list[dict[str, str]]) -> tuple[tuple[float, float, float] 
 
 
 def _from_agreement(path: Path, folder: str) -> list[Section]:
-    roadmap = _read(path.parent / "roadmap.csv") if (path.parent / "roadmap.csv").is_file() else []
+    # one roadmap.csv, or with several sections one roadmap-<section>.csv each
+    roadmap = [row for csv_path in sorted(path.parent.glob("roadmap*.csv")) for row in _read(csv_path)]
     groups: dict[tuple, dict[str, dict[str, str]]] = {}
     for row in _read(path):
         groups.setdefault(_section_key(row), {})[row["quantity"]] = row
