@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Wheels for a GPU machine without network whose Python has torch, torchvision, timm,
-# matplotlib and tqdm but not Hydra or kornia. Run this where there is network:
+# matplotlib and tqdm but not Hydra. Run this where there is network:
 #
 #   bash scripts/fetch_gpu_wheels.sh            # -> .whl/ (git-ignored), a few MB, seconds
 #
-# It downloads Hydra, OmegaConf, kornia and the timm release the tests ran on, as wheels for
-# CPython $PY_VERSION (default 3.12) on x86_64 Linux, and builds the pure-Python wheel of
-# antlr4 4.9.3 (Hydra 1.3 pins it; it is published only as a source archive). Copy the clone,
-# .whl/ included, to the GPU machine: scripts/gpu_check.sh and scripts/gpu_ladder.sh install
-# them into $LADDER_WORK/site (no network, no dependencies) when their Python lacks any of
-# torch, timm, Hydra, kornia, matplotlib (scripts/gpu_common.sh, gpu_python).
+# It downloads Hydra, OmegaConf and the timm release the tests ran on, as wheels for CPython
+# $PY_VERSION (default 3.12) on x86_64 Linux, and builds the pure-Python wheel of antlr4 4.9.3
+# (Hydra 1.3 pins it; it is published only as a source archive); also kornia, which no step
+# needs, for scripts/augment_benchmark.py. Copy the clone, .whl/ included, to the GPU machine:
+# scripts/gpu_check.sh and scripts/gpu_ladder.sh install them into $LADDER_WORK/site (no
+# network, no dependencies) when their Python lacks a module the steps import
+# (scripts/gpu_common.sh, gpu_python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY_VERSION=${PY_VERSION:-3.12}

@@ -114,10 +114,10 @@ R_RESUME=$((R_ROUNDS + N_ROUNDS * (ROUND_S + EXP_ROUND)))
 R_SMOKE=$((R_RESUME + EXP_RESUME))
 R_ENV=$((R_SMOKE + EXP_SMOKE))
 
-gpu_python >> "$LOGS/env.log" 2>&1
+gpu_python >> "$LOGS/env.log" 2>&1 || gpu_give_up "$PY_PROBLEM"
 run_step env 120 "$R_ENV" --numbers "$DIR/versions.json" -- \
   "$PY" scripts/gpu_steps.py versions --json "$DIR/versions.json" ${CPU:+--allow-cpu}
-DEVICE=$("$HELPER_PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("device", ""))' \
+DEVICE=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("device", ""))' \
   "$DIR/versions.json" 2>/dev/null)
 [ -n "$DEVICE" ] && rec --meta "device=$DEVICE"
 if [ -z "$CPU" ] && grep -q '"cuda": false' "$DIR/versions.json" 2>/dev/null; then

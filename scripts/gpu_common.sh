@@ -15,8 +15,8 @@
 #   OUT                  output folder (default results/gpu)
 #   LADDER_WORK          run folders and checkpoints, outside OUT (default /tmp/ladder-gpu)
 #   LADDER_CACHE         decoded data (default $LADDER_WORK/cache, shared by both scripts)
-#   PYTHON               the Python with torch, timm, Hydra, kornia (default python3; see
-#                        gpu_python below for what happens without them)
+#   PYTHON               the Python to start from (default python3); gpu_python below says
+#                        what it must import and what happens when it does not
 #   LADDER_GPU_STEPS     run only these steps (comma-separated names or globs, e.g.
 #                        "env,bench_*"); the others are recorded as skipped
 #   LADDER_GPU_TIMEOUTS  per-step limits that replace the computed ones, e.g. "resume=5,sweep=60"
@@ -40,7 +40,7 @@ gpu_setup() {
   MIN_STEP_S=${MIN_STEP_S:-5}
   T0=$(date +%s)
   DEADLINE=$((T0 + TOTAL_S))
-  HELPER_PY="${PYTHON:-python3}"  # record / show / collect need only the standard library
+  PY="${PYTHON:-python3}"  # gpu_python may replace it; record / show / collect run under any
   rm -rf "$DIR" "$SUMMARY" "$ARCHIVE"
   mkdir -p "$LOGS" "$WORK"
   STOPPING=""
@@ -50,30 +50,116 @@ gpu_setup() {
 
 # rec ARGS...: scripts/gpu_steps.py record with this script's summary and archive.
 rec() {
-  "$HELPER_PY" scripts/gpu_steps.py record --summary "$SUMMARY" --script "$NAME" \
+  "$PY" scripts/gpu_steps.py record --summary "$SUMMARY" --script "$NAME" \
     --archive "$ARCHIVE" --pack-dir "$DIR" "$@"
 }
 
-# gpu_python: set PY to a Python that has torch, timm, Hydra, kornia and matplotlib. $PYTHON
-# (or python3) when it has them; else the wheels in .whl/ (scripts/fetch_gpu_wheels.sh: Hydra,
-# OmegaConf, kornia, timm for a Python that has torch) installed into $LADDER_WORK/site; else a
-# virtual environment .venv-gpu with `pip install -e .` (needs the network).
+# The modules the steps import (train.py and scripts/gpu_steps.py, benchmark.py, sweep.py,
+# roadmap.py), by import name; tests/test_gpu_scripts.py checks the list against the package's
+# imports. Not wandb (the steps log nowhere) nor kornia (only scripts/augment_benchmark.py).
+STEP_MODULES="torch torchvision timm hydra omegaconf yaml numpy PIL matplotlib tqdm"
+
+# missing_modules PYTHON: those of STEP_MODULES that PYTHON fails to import, space-separated
+# (empty: none); a non-zero status when PYTHON does not run.
+missing_modules() {
+  "$1" -c 'import importlib, sys
+missing = []
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        missing.append(name)
+print(" ".join(missing))' $STEP_MODULES 2>/dev/null
+}
+
+requirement_of() {  # an import name -> what pip installs for it (pyproject.toml's bounds)
+  case $1 in
+    timm) echo "timm>=1.0.9,<2" ;;
+    hydra) echo "hydra-core>=1.3,<1.4" ;;
+    omegaconf) echo "omegaconf>=2.3,<2.5" ;;
+    yaml) echo "pyyaml" ;;
+    PIL) echo "pillow>=9.4,<13" ;;
+    matplotlib) echo "matplotlib>=3.7" ;;
+    tqdm) echo "tqdm>=4.66" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# gpu_python: set PY to a Python that imports every module of STEP_MODULES, trying in turn
+#   1. $PYTHON (default python3) as it is;
+#   2. that Python with the wheels in .whl/ (scripts/fetch_gpu_wheels.sh) installed into
+#      $LADDER_WORK/site (no network, no dependencies) on its PYTHONPATH;
+#   3. a virtual environment $LADDER_WORK/venv made by that Python with --system-site-packages
+#      and that Python's own site-packages on its path, so its torch (the build for the card's
+#      driver) is reused, never downloaded; pip installs into it only the missing modules
+#      (this needs the network; a pip that finds none gives up within a minute or so).
+# The modules are checked again after each install. The project itself is never installed:
+# every step runs a file of this checkout, which puts the checkout on sys.path. torch and
+# torchvision come with the machine: without them nothing is tried. When nothing fits: status
+# 1, and PY_PROBLEM is one sentence naming the missing modules.
 gpu_python() {
   PY="${PYTHON:-python3}"
-  local check='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("torch", "timm", "hydra", "kornia", "matplotlib")))'
-  if "$PY" -c "$check" 2>/dev/null; then
-    echo "python: $PY has what the steps need"
-  elif ls .whl/*.whl >/dev/null 2>&1; then
-    local site="$WORK_TOP/site"
-    echo "python: installing .whl/*.whl into $site for $PY"
+  PY_PROBLEM=""
+  local missing venv="$WORK_TOP/venv" site="$WORK_TOP/site" tried="" reqs=() m
+  if ! missing=$(missing_modules "$PY"); then
+    PY_PROBLEM="python: $PY does not run; set PYTHON to a Python that imports ${STEP_MODULES// /, }."
+    return 1
+  fi
+  if [ -z "$missing" ]; then
+    echo "python: $PY imports every module the steps need"
+    return 0
+  fi
+  echo "python: $PY lacks $missing"
+  case " $missing " in
+    *" torch "*|*" torchvision "*)
+      PY_PROBLEM="python: $PY cannot import ${missing// /, }; torch and torchvision must come with the machine (a build for its CUDA driver, never downloaded here), so set PYTHON to a Python that has them."
+      return 1 ;;
+  esac
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    echo "python: installing .whl/*.whl into $site"
     timeout 300 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
       --upgrade --target "$site" .whl/*.whl
-    export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-  else
-    echo "python: $PY lacks some of torch, timm, hydra, kornia, matplotlib; creating .venv-gpu"
-    timeout 300 python3 -m venv .venv-gpu && timeout 900 .venv-gpu/bin/pip install -q -e . \
-      && PY="$PWD/.venv-gpu/bin/python"
+    export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+    missing=$(missing_modules "$PY")
+    if [ -z "$missing" ]; then
+      echo "python: $PY with $site imports every module the steps need"
+      return 0
+    fi
+    echo "python: $PY with $site still lacks $missing"
+    tried="the wheels in .whl/, "
   fi
+  echo "python: a virtual environment $venv on $PY's packages; pip installs $missing"
+  for m in $missing; do reqs+=("$(requirement_of "$m")"); done
+  if timeout 120 "$PY" -m venv --system-site-packages --without-pip "$venv"; then
+    # $PY's own packages as well: --system-site-packages alone gives those of the Python a
+    # virtual environment $PY itself belongs to was made from, not its own.
+    "$PY" -c 'import sysconfig; print("\n".join(dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))))' \
+      > "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ladder-base.pth"
+    if "$PY" -m pip --version >/dev/null 2>&1; then
+      timeout 600 "$PY" -m pip --python "$venv/bin/python" install -q --disable-pip-version-check \
+        --timeout 20 --retries 1 "${reqs[@]}"
+    else
+      timeout 600 "$venv/bin/python" -m ensurepip -q && timeout 600 "$venv/bin/python" -m pip \
+        install -q --disable-pip-version-check --timeout 20 --retries 1 "${reqs[@]}"
+    fi
+    if missing=$(missing_modules "$venv/bin/python") && [ -z "$missing" ]; then
+      PY="$venv/bin/python"
+      echo "python: $PY imports every module the steps need"
+      return 0
+    fi
+  fi
+  PY_PROBLEM="python: no Python here imports ${missing// /, } (not $PY, nor it with ${tried}pip install into $venv), so set PYTHON to a Python that does or bring the wheels of scripts/fetch_gpu_wheels.sh in .whl/."
+  return 1
+}
+
+# gpu_give_up SENTENCE: no Python fits. The sentence goes to stderr, to logs/env.log and (when
+# $PY runs at all) into the summary as the env step's failure; the script exits 1.
+gpu_give_up() {
+  echo "[$NAME] $1" >&2
+  echo "$1" >> "$LOGS/env.log"
+  rec --name env --rc 1 --status failed --why "$1" --log "${LOGS#"$OUT_TOP"/}/env.log"
+  rec --finished --meta "total_s=$(( $(date +%s) - T0 ))"
+  exit 1
 }
 
 step_selected() {  # NAME: in LADDER_GPU_STEPS (or that is unset)
@@ -157,7 +243,7 @@ run_step() {
 # signal.
 gpu_finish() {
   rec --finished --meta "total_s=$(( $(date +%s) - T0 ))"
-  "$HELPER_PY" scripts/gpu_steps.py show --summary "$SUMMARY" --exit-code
+  "$PY" scripts/gpu_steps.py show --summary "$SUMMARY" --exit-code
   FINISH_RC=$?
   [ -n "$STOPPING" ] && FINISH_RC=143
   echo "[$NAME] summary $SUMMARY, archive $ARCHIVE"

@@ -115,10 +115,10 @@ rec --plan "env,cache,calibrate,size,sweep,report,report_milestones" \
   --meta jobs_at_once="$JOBS" --meta "rungs=$RUNGS" --meta "first=$FIRST" --meta "seeds=$SEEDS" \
   --meta "data=${DATA:-${DATA_ARGS[*]:-imagenette download}}"
 
-gpu_python >> "$LOGS/env.log" 2>&1
+gpu_python >> "$LOGS/env.log" 2>&1 || gpu_give_up "$PY_PROBLEM"
 run_step env 120 $((RESERVE_S + EXP_CACHE + EXP_CAL + CAL_S + 60)) --numbers "$DIR/versions.json" -- \
   "$PY" scripts/gpu_steps.py versions --json "$DIR/versions.json" ${CPU:+--allow-cpu}
-DEVICE=$("$HELPER_PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("device", ""))' \
+DEVICE=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("device", ""))' \
   "$DIR/versions.json" 2>/dev/null)
 [ -n "$DEVICE" ] && rec --meta "device=$DEVICE"
 if [ -z "$CPU" ] && grep -q '"cuda": false' "$DIR/versions.json" 2>/dev/null; then
@@ -159,7 +159,7 @@ FIRST_NAMES=$(sed -n 's/^FIRST=//p' "$LOGS/size.log" | tail -n 1)
 
 collector() {
   while :; do
-    "$HELPER_PY" scripts/gpu_steps.py collect --runs "$WORK/runs" --dest "$DIR/runs" \
+    "$PY" scripts/gpu_steps.py collect --runs "$WORK/runs" --dest "$DIR/runs" \
       --summary "$SUMMARY" --step sweep --archive "$ARCHIVE" --pack-dir "$DIR" >> "$LOGS/collect.log" 2>&1
     sleep "${COLLECT_S:-5}"
   done
@@ -174,7 +174,7 @@ run_step sweep "$TOTAL_S" "$RESERVE_S" --numbers "$DIR/sweep.json" -- \
   --out "$WORK/runs" -- "${COMMON[@]}" "trainer.epochs=$E" "trainer.by_recipe.torchvision.epochs=$((3 * E))"
 kill "$COLLECTOR" 2>/dev/null
 wait "$COLLECTOR" 2>/dev/null
-"$HELPER_PY" scripts/gpu_steps.py collect --runs "$WORK/runs" --dest "$DIR/runs" --logs \
+"$PY" scripts/gpu_steps.py collect --runs "$WORK/runs" --dest "$DIR/runs" --logs \
   --summary "$SUMMARY" --step sweep --archive "$ARCHIVE" --pack-dir "$DIR" >> "$LOGS/collect.log" 2>&1
 
 run_step report 45 30 -- "$PY" scripts/roadmap.py "$DIR/runs" --out "$DIR/report"

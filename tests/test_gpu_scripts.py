@@ -247,3 +247,145 @@ def test_sweep_first_puts_the_milestones_ahead_rung_by_rung():
     assert [(j.name, j.seed) for j in ordered[:21]] == ahead
     rest = [j for j in jobs if j.name not in milestones]
     assert ordered[21:] == rest  # the others keep the sweep's own order
+
+
+# ----------------------------------------------------------------------------- the Python
+HIDER = '''\
+"""Hides the modules named in $HIDE_MODULES from this interpreter (tests/test_gpu_scripts.py),
+except in one under $HIDE_UNLESS_PREFIX."""
+import os
+import sys
+
+_HIDDEN = {m for m in os.environ.get("HIDE_MODULES", "").split(",") if m}
+_UNLESS = os.environ.get("HIDE_UNLESS_PREFIX")
+
+
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in _HIDDEN and not (_UNLESS and sys.prefix.startswith(_UNLESS)):
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Hide())
+'''
+
+
+def python_env(tmp_path: Path, hide: str, **extra: str) -> dict:
+    """No PYTHON; a ``python3`` on PATH that is this interpreter with the modules ``hide``
+    (comma-separated) hidden; pip never reaches an index."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    python3 = tmp_path / "bin" / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python3.chmod(0o755)
+    (tmp_path / "hider").mkdir(exist_ok=True)
+    (tmp_path / "hider" / "sitecustomize.py").write_text(HIDER)
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS + ("PYTHON", "PYTHONPATH")}
+    env.update({"PATH": f"{tmp_path / 'bin'}:{env['PATH']}", "PYTHONPATH": str(tmp_path / "hider"),
+                "HIDE_MODULES": hide, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    env.update(extra)
+    return env
+
+
+def choose_python(tmp_path: Path, env: dict) -> subprocess.CompletedProcess:
+    """gpu_python of scripts/gpu_common.sh, in an empty folder (no .whl/ there)."""
+    work = tmp_path / "elsewhere"
+    work.mkdir(exist_ok=True)
+    script = (f'set -u; . "{REPO}/scripts/gpu_common.sh"; WORK_TOP="{tmp_path}/work"; '
+              'if gpu_python; then echo "CHOSEN=$PY"; else echo "PROBLEM=$PY_PROBLEM"; exit 1; fi')
+    return subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_a_python_that_imports_what_the_steps_import_is_taken_without_kornia(tmp_path):
+    proc = choose_python(tmp_path, python_env(tmp_path, hide="kornia"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1] == "CHOSEN=python3"
+    assert not (tmp_path / "work" / "venv").exists()
+
+
+def test_a_missing_module_gets_a_venv_that_reuses_this_pythons_torch(tmp_path):
+    """hydra is missing from python3 but not inside the venv made from it (there the hider
+    lets it through): the venv, made with --system-site-packages and python3's own packages
+    on its path, is chosen; pip downloads nothing (the requirement is already satisfied)."""
+    venv = tmp_path / "work" / "venv"
+    env = python_env(tmp_path, hide="hydra", HIDE_UNLESS_PREFIX=str(venv))
+    proc = choose_python(tmp_path, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"CHOSEN={venv}/bin/python"
+    assert "include-system-site-packages = true" in (venv / "pyvenv.cfg").read_text()
+    import torch
+
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import torch; print(torch.__file__)"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert where.stdout.strip() == torch.__file__  # this interpreter's torch, not a download
+
+
+def test_without_a_fitting_python_it_fails_fast_in_one_sentence_naming_the_modules(tmp_path):
+    proc = choose_python(tmp_path, python_env(tmp_path, hide="hydra,omegaconf"))
+    assert proc.returncode == 1
+    problem = proc.stdout.splitlines()[-1]
+    assert problem.startswith("PROBLEM=python: no Python here imports hydra, omegaconf (not python3")
+    assert problem.endswith(".") and problem.count(". ") == 0 and "torch" not in problem
+
+
+def test_a_python_without_torch_gets_nothing_installed(tmp_path):
+    proc = choose_python(tmp_path, python_env(tmp_path, hide="torch"))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-1] == (
+        "PROBLEM=python: python3 cannot import torch, torchvision, timm; torch and torchvision "
+        "must come with the machine (a build for its CUDA driver, never downloaded here), so set "
+        "PYTHON to a Python that has them.")
+    assert not (tmp_path / "work").exists() and not (tmp_path / "elsewhere" / ".venv-gpu").exists()
+
+
+def test_the_check_without_a_fitting_python_says_why_in_its_summary(tmp_path, cache_dir):
+    """The whole script: one sentence on stderr, exit 1 at once, and the summary (written by
+    the same Python, which needs no torch for it) says why, every other step skipped."""
+    out = tmp_path / "out"
+    env = python_env(tmp_path, hide="torch", OUT=str(out), LADDER_WORK=str(tmp_path / "work"),
+                     LADDER_CACHE=str(cache_dir), LADDER_GPU_CHECK_CPU="1")
+    t0 = time.time()
+    proc = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 1 and time.time() - t0 < 120
+    assert proc.stderr.strip().splitlines() == [
+        "[gpu-check] python: python3 cannot import torch, torchvision, timm; torch and torchvision "
+        "must come with the machine (a build for its CUDA driver, never downloaded here), so set "
+        "PYTHON to a Python that has them."]
+    summary, names, packed = summary_and_archive(out, "gpu-check")
+    steps = steps_of(summary)
+    assert steps["env"]["status"] == "failed" and "cannot import torch" in steps["env"]["why"]
+    assert all(s["status"] == "skipped" for n, s in steps.items() if n != "env")
+    assert summary["finished"] and "gpu-check/logs/env.log" in names
+
+
+def test_the_modules_checked_are_those_the_package_and_scripts_import():
+    """STEP_MODULES in scripts/gpu_common.sh: every module outside the standard library that
+    ladder/, train.py or scripts/ import, but those no step needs (W&B, the cluster launcher,
+    kornia); and pip is asked for them with pyproject.toml's bounds."""
+    import ast
+
+    def imported(path: Path) -> set[str]:
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                out |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                out.add(node.module.split(".")[0])
+        return out
+
+    files = [*(REPO / "ladder").rglob("*.py"), REPO / "train.py", *(REPO / "scripts").glob("*.py")]
+    third_party = set().union(*map(imported, files)) - set(sys.stdlib_module_names) - {
+        "ladder", "__future__", "wandb", "wandb_workspaces", "submitit", "kornia"}
+    listed = subprocess.run(
+        ["bash", "-c", '. scripts/gpu_common.sh; echo "$STEP_MODULES"; '
+                       'for m in $STEP_MODULES; do requirement_of "$m"; done'],
+        cwd=REPO, capture_output=True, text=True, check=True).stdout.splitlines()
+    modules = set(listed[0].split())
+    assert third_party <= modules, f"not checked: {third_party - modules}"
+    assert modules - third_party <= {"yaml"}  # omegaconf's, which Hydra's configs are read with
+    pyproject = (REPO / "pyproject.toml").read_text()
+    for requirement in listed[1:]:
+        if any(c in requirement for c in "<>="):
+            assert f'"{requirement}"' in pyproject, requirement

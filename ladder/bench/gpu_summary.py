@@ -144,8 +144,11 @@ def cmd_record(a) -> int:
                 numbers.update(bench_numbers(Path(path)))
             if numbers:
                 entry["numbers"] = numbers
-        if a.finished:
+        if a.finished:  # a step still pending never ran: the script ended before it
             data["finished"] = True
+            for entry in data.get("steps", []):
+                if entry.get("status") == "pending":
+                    entry.update({"status": "skipped", "why": "the script ended before this step"})
         data["updated"] = now_iso()
         write_json_atomic(summary, data)
         if a.archive:
