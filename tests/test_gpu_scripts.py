@@ -389,3 +389,88 @@ def test_the_modules_checked_are_those_the_package_and_scripts_import():
     for requirement in listed[1:]:
         if any(c in requirement for c in "<>="):
             assert f'"{requirement}"' in pyproject, requirement
+
+
+# ----------------------------------------------------------------------------- calibration
+def uninstalled_python(tmp_path: Path) -> Path:
+    """A Python that has this interpreter's packages (torch, Hydra, ...) but not the editable
+    install of ``ladder``: a venv whose only link to them is a .pth naming their folder (a
+    folder named there is on sys.path, its own .pth files, the editable finder's among them,
+    are not run)."""
+    import sysconfig
+
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    site = subprocess.run([str(venv / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv / "bin" / "python"
+
+
+def test_a_round_run_from_an_uninstalled_copy_imports_the_copys_ladder(tmp_path):
+    """scripts/gpu_steps.py round from a copy of the checkout, by a Python without `ladder`,
+    from another folder, PYTHONPATH cleared: the round runs its job (which fails at once here)
+    and still writes what it measured."""
+    import shutil
+
+    python = uninstalled_python(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LADDER_FAULT_SIGTERM_AT_STEP")}
+    assert subprocess.run([str(python), "-c", "import ladder"], env=env, cwd=tmp_path,
+                          capture_output=True).returncode == 1  # not installed for it
+    copy = tmp_path / "copy"
+    ignore = shutil.ignore_patterns("__pycache__")
+    for part in ("ladder", "scripts", "conf"):
+        shutil.copytree(REPO / part, copy / part, ignore=ignore)
+    shutil.copy(REPO / "train.py", copy / "train.py")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "round.json"
+    proc = subprocess.run(
+        [str(python), str(copy / "scripts" / "gpu_steps.py"), "round", "--n", "1", "--window", "1",
+         "--rungs", "micro", "--work", str(tmp_path / "work"), "--log-dir", str(tmp_path / "logs"),
+         "--json", str(out), "--budget", "240", "--", "logger=none", "trainer.batch_size=0"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # the job failed
+    data = json.loads(out.read_text())
+    assert data["n"] == 1 and data["jobs_trained"] == 0 and data["per_job_img_per_s"] == 0
+    assert "no checkpoint" in data["jobs"][0]["error"]
+    assert "trainer.batch_size" in (tmp_path / "logs" / "n1-job1.log").read_text()
+
+
+def test_size_fails_aloud_when_the_calibration_round_measured_nothing(tmp_path, capsys):
+    out = tmp_path / "size.json"
+    missing = tmp_path / "calibrate.json"
+    assert gpu_steps.main(["size", "--round", str(missing), "--jobs", "8", "--budget", "400",
+                           "--json", str(out)]) == 1
+    size = json.loads(out.read_text())
+    assert size["source"].startswith(f"ASSUMED because the calibration round wrote no {missing}")
+    printed = capsys.readouterr().out
+    assert "EPOCHS=" in printed and "[size] error: the calibration round wrote no" in printed
+    missing.write_text(json.dumps({"n": 2, "window_s": 3, "jobs_trained": 0,
+                                   "per_job_img_per_s": 0.0}))
+    assert gpu_steps.main(["size", "--round", str(missing), "--jobs", "2", "--budget", "400",
+                           "--json", str(out)]) == 1
+    assert "measured no throughput (0 of 2 jobs trained)" in json.loads(out.read_text())["source"]
+    assert gpu_steps.main(["size", "--round", str(missing), "--jobs", "2", "--budget", "400",
+                           "--fixed", "3"]) == 0  # EPOCHS given: nothing is assumed
+
+
+def test_the_ladder_script_says_a_failed_calibration_aloud(tmp_path, cache_dir):
+    """A calibration whose jobs all fail (an unknown rung): calibrate and size are recorded as
+    failed, size with the reason, the console says so, and the script exits 1."""
+    out = tmp_path / "out"
+    env = script_env(tmp_path, cache_dir, LADDER_GPU_STEPS="env,calibrate,size",
+                     CAL_RUNGS="no_such_rung")
+    proc = subprocess.run(["bash", "scripts/gpu_ladder.sh"], cwd=REPO, capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    summary, names, _ = summary_and_archive(out, "gpu-ladder")
+    steps = steps_of(summary)
+    assert steps["env"]["status"] == "ok" and steps["calibrate"]["status"] == "failed"
+    assert steps["size"]["status"] == "failed"
+    assert steps["size"]["numbers"]["source"].startswith(
+        "ASSUMED because the calibration round measured no throughput (0 of 2 jobs trained)")
+    assert "[gpu-ladder] calibrate failed (exit 1)" in proc.stdout
+    assert "[size] error: the calibration round measured no throughput" in proc.stdout

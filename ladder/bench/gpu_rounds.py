@@ -66,7 +66,11 @@ def cmd_round(a) -> int:
     """n train.py jobs on one device; each trains for --window seconds from the moment it
     starts training (the last line of its banner) and is then stopped with SIGTERM, which makes
     it write a checkpoint holding the images it trained and its training time. The round's
-    measure: the images all jobs trained over the window, sum over jobs of images / window."""
+    measure: the images all jobs trained over the window, sum over jobs of images / window.
+    The checkpoint reader (torch) is imported before the jobs start: a round that could not
+    read them fails before it spends its window."""
+    from ladder.utils.checkpoint import CheckpointError, load
+
     term = Term()
     work, logs = Path(a.work), Path(a.log_dir)
     logs.mkdir(parents=True, exist_ok=True)
@@ -117,8 +121,6 @@ def cmd_round(a) -> int:
             kill_at = math.inf
         time.sleep(0.05)
     wall = time.monotonic() - t0
-
-    from ladder.utils.checkpoint import CheckpointError, load  # torch: only now, the jobs are done
 
     rows = []
     for j in jobs:
@@ -201,12 +203,22 @@ def sweep_rungs(spec: str) -> list[str]:
 
 
 def cmd_size(a) -> int:
-    """Epochs for the ladder sweep from a measured per-job throughput (see gpu_ladder.sh)."""
+    """Epochs for the ladder sweep from a measured per-job throughput (see gpu_ladder.sh).
+    Exit 1, after printing the epochs from the assumed throughput, when the calibration round
+    given (--round) measured none: the sweep still gets epochs, and the summary a failed step."""
     source, r, s, p = None, None, None, None
-    if a.round and (data := read_json(a.round)) and data.get("per_job_img_per_s"):
-        source = f"measured: {a.round} ({data['n']} jobs at once, {data['window_s']} s windows)"
-        r, s, p = data["per_job_img_per_s"], data.get("startup_s"), data.get("images_per_epoch")
-    elif a.rate_from and (data := read_json(a.rate_from)):
+    no_round = None  # why the --round file gave no throughput
+    if a.round:
+        data = read_json(a.round)
+        if data is None:
+            no_round = f"the calibration round wrote no {a.round}"
+        elif not data.get("per_job_img_per_s"):
+            no_round = (f"the calibration round measured no throughput "
+                        f"({data.get('jobs_trained', 0)} of {data.get('n', '?')} jobs trained)")
+        else:
+            source = f"measured: {a.round} ({data['n']} jobs at once, {data['window_s']} s windows)"
+            r, s, p = data["per_job_img_per_s"], data.get("startup_s"), data.get("images_per_epoch")
+    if r is None and a.rate_from and (data := read_json(a.rate_from)):
         step = next((st for st in data.get("steps", [])
                      if st["name"] == f"concurrency_n{a.jobs}" and st.get("status") == "ok"), None)
         if step and step.get("numbers", {}).get("per_job_img_per_s"):
@@ -214,10 +226,13 @@ def cmd_size(a) -> int:
             source = (f"measured by gpu_check.sh: {a.rate_from}, {step['name']} on "
                       f"{data.get('device', '?')}")
             r, s, p = n["per_job_img_per_s"], n.get("startup_s"), n.get("images_per_epoch")
-    if r is None:
+    assumed = r is None
+    if assumed:
         source = (f"ASSUMED, not measured: {a.assume_img_s:g} img/s per job at {a.jobs} jobs at "
                   f"once, {a.assume_startup_s:g} s start-up; replace by a measurement "
                   f"(gpu_check.sh's concurrency rounds)")
+        if no_round:
+            source = f"ASSUMED because {no_round}: " + source[len("ASSUMED, "):]
         r, s = a.assume_img_s, a.assume_startup_s
     s = (s if s is not None else a.assume_startup_s) + a.end_s
     p = p or a.images_per_epoch
@@ -255,4 +270,8 @@ def cmd_size(a) -> int:
     print(f"RUNGS={','.join(names)}", flush=True)
     if a.first:
         print(f"FIRST={','.join(sweep_rungs(a.first))}", flush=True)
+    if no_round and assumed and not a.fixed:
+        print(f"[size] error: {no_round}; the epochs above come from the ASSUMED throughput",
+              flush=True)
+        return 1
     return 0
