@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: three minutes on one GPU that say whether the GPU path works and how fast it is.
+# The GPU check: 3.5 minutes on one GPU that say whether the GPU path works and how fast it is.
 #
 #   bash scripts/gpu_check.sh                                # on a machine with one GPU
 #   PYTHON=.venv/bin/python LADDER_GPU_CHECK_CPU=1 bash scripts/gpu_check.sh   # the CPU check
@@ -22,19 +22,26 @@
 #                       (img_per_s; evaluations and warm-up inside the window count as time),
 #                       and per job; also images / training time only (train_img_per_s), the
 #                       start-up of a job and how far apart the jobs started
+#   store_vs_folder     with a GPU only: python -m ladder.data.throughput prepares the data into
+#                       a pixel store (images/s and per CPU-second over the machine's cores),
+#                       then times training batches (no model) from the store on the GPU, from
+#                       the store in pinned host memory with async copies, from the folder's
+#                       tensor cache and from the per-image loader (img/s of each)
 #   bench_eager         scripts/benchmark.py: both ends of the ladder against torchvision's
 #                       resnet50 and timm's convnext_tiny, bf16, batch 128, 224 px, eager
 #   bench_compile       the same with torch.compile, ConvNeXt-T end only (COMPILE_ARGS)
 #
-# Time: at most TOTAL_S (180 s) on one H100 / H200. Each step's limit is the smaller of its own
+# Time: at most TOTAL_S (205 s) on one H100 / H200. Each step's limit is the smaller of its own
 # and what is left before the deadline after the later steps' expected seconds; compile, the
 # last, gets whatever is left. Expected seconds (estimates: no GPU figure exists in results/
 # yet; replace them with this script's own summary once it has run): env 8, device_randaugment
 # 20 (train.py start-up ~5 s, decoding Imagenette into the tensor cache once ~10 s), resume 10,
-# each round ROUND_S + 10 (start-up ~5 s, stop and checkpoint read ~3 s), bench_eager 18:
-#   8 + 20 + 10 + 4 x (10 + 10) + 18 = 136 s, so bench_compile gets 180 - 136 - 10 (KILL_GRACE)
-#   = ~34 s, which a cold compile may need more than: it is then recorded as timed out;
-#   LADDER_GPU_STEPS=env,bench_compile TOTAL_S=300 bash scripts/gpu_check.sh runs it alone.
+# each round ROUND_S + 10 (start-up ~5 s, stop and checkpoint read ~3 s), store_vs_folder 25
+# (start-up ~5 s, prepare ~5 s, four paths ~3 s each), bench_eager 18:
+#   8 + 20 + 10 + 4 x (10 + 10) + 25 + 18 = 161 s, so bench_compile gets 205 - 161 - 10
+#   (KILL_GRACE) = ~34 s, which a cold compile may need more than: then it is recorded as timed
+#   out; LADDER_GPU_STEPS=env,bench_compile TOTAL_S=300 bash scripts/gpu_check.sh runs it
+#   alone.
 # Rounds of 60 s (ROUND_S=60), as long as a round ought to be for a steady figure, need
 # 4 x 70 = 280 s for the rounds alone: TOTAL_S=420 ROUND_S=60 bash scripts/gpu_check.sh.
 # Rounds of 10 s still hold several epochs (Imagenette at 64 px, ~9.3k images an epoch), but
@@ -76,14 +83,16 @@ if [ -n "$CPU" ]; then
   COMPILE_BACKEND=(--compile-backend eager)
   # expected seconds on a 2-core CPU: env, smoke, resume, one round beyond ROUND_S, eager bench
   EXP_ENV=10; EXP_SMOKE=20; EXP_RESUME=15; EXP_ROUND=20; EXP_EAGER=35
+  STORE_STEP=""; EXP_STORE=0  # store_vs_folder runs with a GPU only
 else
-  TOTAL_S=${TOTAL_S:-180}; ROUND_S=${ROUND_S:-10}; ROUNDS=${ROUNDS:-"1 2 4 8"}
+  TOTAL_S=${TOTAL_S:-205}; ROUND_S=${ROUND_S:-10}; ROUNDS=${ROUNDS:-"1 2 4 8"}
   DEV=()
   STEPS_PER_EPOCH=20
   BENCH=(--batch 128 --size 224 --steps 10 --warmup 5 --repeats 3)
   read -r -a COMPILE <<< "${COMPILE_ARGS:---batch 128 --size 224 --steps 10 --warmup 3 --repeats 3 --rungs separate_downsampling --no-reference}"
   COMPILE_BACKEND=()
   EXP_ENV=8; EXP_SMOKE=20; EXP_RESUME=10; EXP_ROUND=10; EXP_EAGER=18
+  STORE_STEP=",store_vs_folder"; EXP_STORE=25
 fi
 KILL_GRACE=${KILL_GRACE:-10}
 gpu_setup gpu-check "$TOTAL_S"
@@ -103,13 +112,14 @@ RA=$(sed -n 's/^randaugment: *\([^ #]*\).*/\1/p' conf/recipe/modern.yaml)  # the
 ROUND_NAMES=""
 for n in $ROUNDS; do ROUND_NAMES+=",concurrency_n$n"; done
 N_ROUNDS=$(echo $ROUNDS | wc -w)
-rec --plan "env,device_randaugment,resume${ROUND_NAMES},bench_eager,bench_compile" \
+rec --plan "env,device_randaugment,resume${ROUND_NAMES}${STORE_STEP},bench_eager,bench_compile" \
   --meta cpu_mode="$([ -n "$CPU" ] && echo true || echo false)" --meta total_s_limit="$TOTAL_S" \
   --meta round_s="$ROUND_S" --meta "rounds=[${ROUNDS// /,}]" --meta "data=${DATA:-${DATA_ARGS[*]:-imagenette download}}"
 
 # Reserves: the expected seconds of every later step (bench_compile: none, it is last).
 R_EAGER=0
-R_ROUNDS=$((EXP_EAGER))
+R_STORE=$((EXP_EAGER))
+R_ROUNDS=$((R_STORE + EXP_STORE))
 R_RESUME=$((R_ROUNDS + N_ROUNDS * (ROUND_S + EXP_ROUND)))
 R_SMOKE=$((R_RESUME + EXP_RESUME))
 R_ENV=$((R_SMOKE + EXP_SMOKE))
@@ -144,6 +154,12 @@ for n in $ROUNDS; do
     "$PY" scripts/gpu_steps.py round --n "$n" --window "$ROUND_S" --rungs depthwise --seed0 1 \
     --work "$WORK/rounds" --log-dir "$LOGS/rounds" --json "$DIR/rounds/n$n.json" -- "${COMMON[@]}"
 done
+
+if [ -n "$STORE_STEP" ]; then
+  run_step store_vs_folder 120 "$R_STORE" --numbers "$DIR/store_vs_folder.json" -- \
+    "$PY" -m ladder.data.throughput "${COMMON[@]}" --store "$WORK/store" --prepare \
+    --json "$DIR/store_vs_folder.json"
+fi
 
 run_step bench_eager 90 "$R_EAGER" --bench "$DIR/bench_eager.json" -- \
   "$PY" scripts/benchmark.py "${BENCH[@]}" --json "$DIR/bench_eager.json"

@@ -240,7 +240,8 @@ def test_two_ranks_read_the_store_as_one_process_does(tiny, tmp_path):
     ranks = [batches(4, r, 2) for r in range(2)]
     for b, (x, y) in enumerate(one):
         for r in range(2):
-            assert torch.equal(ranks[r][0][b][0], x[r::2]) and torch.equal(ranks[r][0][b][1], y[r::2])
+            xr, yr = ranks[r][0][b]
+            assert torch.equal(xr, x[r::2]) and torch.equal(yr, y[r::2])
     assert torch.equal(torch.cat([ranks[0][1], ranks[1][1]]), val)
 
 
@@ -284,3 +285,21 @@ def test_the_prepare_command_and_a_preset_run_from_its_store(tiny, tmp_path, cap
     result = train(cfg, tmp_path / "run")
     assert result["status"] == "completed" and result["data_pipeline"] == "device"
     assert "pixel store" in capsys.readouterr().out
+
+
+def test_the_throughput_of_each_input_path_is_measured(tmp_path, cache_dir):
+    """What scripts/gpu_check.sh runs on a GPU (python -m ladder.data.throughput), on the CPU."""
+    from ladder.data import throughput
+
+    root = write_image_folder(tmp_path / "f", size=30)
+    out = tmp_path / "rates.json"
+    assert throughput.main([
+        "logger=none", "data=imagefolder", f"data.root={root}", "data.num_classes=3",
+        "data.image_size=24", "data.store_size=24", "data.num_workers=0", "trainer.batch_size=4",
+        "trainer.device=cpu", "--store", str(tmp_path / "store"), "--prepare", "--batches", "3",
+        "--warmup", "1", "--json", str(out)]) == 0
+    rates = json.loads(out.read_text())
+    assert rates["prepare_images"] == 27 and rates["prepare_img_per_cpu_s"] > 0
+    for path in throughput.PATHS:
+        assert rates[f"{path}_img_per_s"] > 0
+    assert rates["folder_loader_workers"] == 0 and rates["batch"] == 4

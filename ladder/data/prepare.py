@@ -51,7 +51,8 @@ PREPARED_EVAL_CROP = 0.875  # the recipes' eval_crop_ratio (224 / 256)
 DRAFT_GAP = 2.0
 SHARD_MB = 256
 CHUNK = 64  # images per decoding task
-UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
+UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError,
+              Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,11 @@ def _fingerprint(samples: list[tuple[str, int]], root: Path) -> str:
 # ----------------------------------------------------------------------------- the build
 def build_store(dest: Path, source: Source, rules: dict[str, Rule], workers: int = 1,
                 shard_images: int | None = None, bad_images: str = "fail", threads: bool = False,
-                progress: bool = False, log=print) -> dict:
+                progress: bool = False, log=print, stats: dict | None = None) -> dict:
     """Decode ``source``'s splits (the keys of ``rules``) into the store ``dest``; returns its
     manifest. ``threads``: decode in threads of this process (Pillow releases the GIL while
-    it decodes and resizes), else in ``workers`` forked processes."""
+    it decodes and resizes), else in ``workers`` forked processes. ``stats`` gets the images
+    decoded, the seconds and the CPU seconds of every process involved."""
     dest = Path(dest)
     size = {r.size for r in rules.values()}
     if len(size) != 1:
@@ -229,9 +231,11 @@ def build_store(dest: Path, source: Source, rules: dict[str, Rule], workers: int
     log(f"[ladder] decoding {todo} images of {source.root} into {dest} with {workers} "
         f"{'threads' if threads else 'processes'}" + (f" ({done} finished shards kept)"
                                                       if done else ""))
-    t0 = time.time()
+    t0, cpu0 = time.time(), _cpu_seconds()
     _run_tasks(tasks, shards, partial, workers, threads, progress, todo)
-    seconds = time.time() - t0
+    seconds, cpu = time.time() - t0, _cpu_seconds() - cpu0
+    if stats is not None:
+        stats.update(images=todo, seconds=seconds, cpu_seconds=cpu, workers=workers)
 
     manifest = dict(identity, shard_images=per_shard, splits={})
     for split in rules:
@@ -254,9 +258,18 @@ def build_store(dest: Path, source: Source, rules: dict[str, Rule], workers: int
     (partial / "plan.json").unlink()
     os.replace(partial, dest)
     if todo:
-        log(f"[ladder] {todo} images in {seconds:.1f} s: {todo / max(seconds, 1e-9):.0f} "
-            f"images/s with {workers} {'threads' if threads else 'processes'}")
+        log(f"[ladder] {todo} images in {seconds:.1f} s, {cpu:.1f} CPU-s: "
+            f"{todo / max(seconds, 1e-9):.0f} images/s with {workers} "
+            f"{'threads' if threads else 'processes'}, {todo / max(cpu, 1e-9):.0f} per CPU-s")
     return manifest
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished child processes."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _run_tasks(tasks, shards, partial: Path, workers: int, threads: bool, progress: bool,
@@ -267,7 +280,7 @@ def _run_tasks(tasks, shards, partial: Path, workers: int, threads: bool, progre
     bar = tqdm(total=total, unit="img", desc="prepare", disable=not progress or not total,
                mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
     pending: dict[str, list] = {}
-    pool = None
+    pool, finished = None, False
     try:
         if workers <= 1 or len(tasks) <= 1:
             results = map(_decode_chunk, tasks)
@@ -287,13 +300,14 @@ def _run_tasks(tasks, shards, partial: Path, workers: int, threads: bool, progre
                 _write_shard(partial, name, np.concatenate([g[0] for g in got]),
                              np.concatenate([g[1] for g in got]), [s for g in got for s in g[2]])
                 del pending[name]
+        finished = True
     finally:
         bar.close()
-        if pool is not None and threads:
+        if isinstance(pool, ThreadPoolExecutor):
             pool.shutdown(wait=True, cancel_futures=True)
         elif pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.close() if finished else pool.terminate()
+            pool.join()  # the workers are reaped: their CPU time is counted
 
 
 def check_prepared(dest: Path, source: Source, rules: dict[str, Rule]) -> None:
@@ -307,7 +321,6 @@ def check_prepared(dest: Path, source: Source, rules: dict[str, Rule]) -> None:
         raise DataError(f"{dest} already holds a store prepared from {m['source']['root']} that "
                         f"does not match this one ({why}): remove it, or choose another "
                         f"folder with data.store=<folder>")
-
 
 
 # ----------------------------------------------------------------------------- command line
