@@ -204,7 +204,7 @@ def test_batches_are_the_same_wherever_the_store_lives(tiny, tmp_path, capsys, p
     got = build_loaders(**_args(cfg))
     out = capsys.readouterr().out
     assert f"18 train + 9 val + 6 held-out images x 3 x 24 x 24 B = 0.00 GB" in out
-    assert ("the whole store on the cpu" if placement == "device" else "memory-mapped") in out
+    assert ("the whole store in cpu memory" if placement == "device" else "memory-mapped") in out
     assert isinstance(got.train.images, torch.Tensor) == (placement == "device")
     assert got.identity("imagefolder")["store"]["size"] == 24
     hold = torch.cat([y for _, y in got.holdout])

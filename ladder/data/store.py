@@ -227,7 +227,7 @@ def placement(data: DataConfig, splits: dict[str, int], image_bytes: int, size: 
 
 def where_text(on_device: bool, device: torch.device) -> str:
     if on_device:
-        return f"the whole store on the {device.type}"
+        return f"the whole store in {device} memory"
     copy = (", each batch gathered into pinned memory and copied asynchronously"
             if device.type == "cuda" else ", each batch gathered from them")
     return "memory-mapped shards in host memory (shared by the ranks)" + copy
