@@ -303,3 +303,28 @@ def test_the_throughput_of_each_input_path_is_measured(tmp_path, cache_dir):
     for path in throughput.PATHS:
         assert rates[f"{path}_img_per_s"] > 0
     assert rates["folder_loader_workers"] == 0 and rates["batch"] == 4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_store_in_pinned_host_memory_gives_the_device_copys_batches(tiny, tmp_path,
+                                                                                 capsys):
+    root = write_image_folder(tmp_path / "f", train=8, size=30)
+    store = _store(root, tmp_path / "store", shard_images=5)
+
+    def loaders(*extra):
+        got = build_loaders(**_args(_store_cfg(tiny, root, store, *extra), device="cuda"))
+        got.train_sampler.set_epoch(1)
+        return got, capsys.readouterr().out
+
+    on_gpu, said = loaders("data.device_reserve_mb=0")  # auto: 0 GB + 0 GB reserve fits
+    assert "free on cuda:0: the whole store in cuda:0 memory" in said
+    assert on_gpu.train.images.device.type == "cuda"
+    pinned, said = loaders("data.device_reserve_mb=100000000")  # auto: more than any card
+    assert "pinned memory and copied asynchronously" in said
+    assert not isinstance(pinned.train.images, torch.Tensor)
+    for _ in range(2):  # two epochs: each pinned buffer reused after its copy is done
+        for (x, y), (xg, yg) in zip(pinned.train, on_gpu.train):
+            assert x.device.type == "cuda" and torch.equal(x, xg) and torch.equal(y, yg)
+    val = [torch.cat([x for x, _ in got.val]) for got in (pinned, on_gpu)]
+    assert torch.equal(*val)
