@@ -1,4 +1,4 @@
-"""Recipe vs architecture in the report's findings (exercise 20.5.1, ladder/report/attribution.py)."""
+"""Recipe vs architecture in the report's findings (ladder/report/attribution.py)."""
 from __future__ import annotations
 
 import math
@@ -76,13 +76,13 @@ def test_split_in_the_findings_and_the_markdown(tmp_path):
     report.main([str(tmp_path / "r"), "--out", str(tmp_path / "out")])
     md = (tmp_path / "out" / "roadmap.md").read_text()
     findings = md.split("Findings:")[1]
-    line = next(s for s in findings.splitlines() if "Recipe vs architecture (exercise 20.5.1):" in s)
+    line = next(s for s in findings.splitlines() if "Recipe vs architecture:" in s)
     assert "+1.90 [" in line and "(paper +2.69, no interval" in line
     assert "13 architectural steps" in line and "by +3.40 [" in line
     assert "(paper +3.15 [+2.98, +3.32])" in line
     share = next(s for s in findings.splitlines() if "The recipe is" in s)
     assert "36% of the measured change" in share and "(paper 46%)" in share  # 1.9 / 5.3
-    table = md.split("Recipe vs architecture (exercise 20.5.1; measured")[1]
+    table = md.split("Recipe vs architecture (measured")[1]
     recipe_row = next(ln for ln in table.splitlines() if ln.startswith("| recipe |"))
     assert "| gain | 3, 3 | +2.69 |" in recipe_row
     # the proxy's recipe step also changes the epochs: the finding says so

@@ -31,7 +31,7 @@ One module per job:
 * :mod:`ladder.report.agreement`: agreement with the paper (Spearman with a bootstrap interval,
   ends' gap, directions), its findings, ``agreement.csv`` and W&B summary entries.
 * :mod:`ladder.report.table`: the ladder's views (rows in ladder order, changes vs parents).
-* :mod:`ladder.report.attribution`: recipe vs architecture (exercise 20.5.1).
+* :mod:`ladder.report.attribution`: recipe vs architecture (the textbook's "Attribute the Gains" exercise).
 * :mod:`ladder.report.text`: markdown table, findings, CSV.
 * :mod:`ladder.report.figure`: the roadmap figure.
 * :mod:`ladder.report.loo`, :mod:`ladder.report.normbatch`: the leave-one-out and norm x batch

@@ -1,4 +1,4 @@
-"""Recipe vs architecture (the textbook's exercise 20.5.1): how much of the climb from the
+"""Recipe vs architecture (the textbook's "Attribute the Gains" exercise): how much of the climb from the
 ladder's root to its top (ResNet-50 to ConvNeXt-T on ConvNeXt's) is the training recipe, and how
 much the architectural steps together.
 
@@ -179,10 +179,10 @@ def split_findings(parts: list[Part], info: GroupInfo) -> list[str]:
     recipe, arch, total = parts
     missing = sorted({m for p in parts for m in p.missing()}, key=list(ladder.names).index)
     if missing:
-        return [f"Recipe vs architecture (exercise 20.5.1) can't be split yet: "
+        return [f"Recipe vs architecture can't be split yet: "
                 f"{', '.join(f'`{m}`' for m in missing)} has no completed run (paper: recipe "
                 f"{_f(recipe.paper_delta)}, architecture {_f(arch.paper_delta)})."]
-    out = [f"Recipe vs architecture (exercise 20.5.1): {_what(recipe)} changes top-1 by "
+    out = [f"Recipe vs architecture: {_what(recipe)} changes top-1 by "
            f"{_value(recipe.delta, recipe.ci)} (paper {_paper(recipe, ladder)}); {_what(arch)} "
            f"by {_value(arch.delta, arch.ci)} (paper {_paper(arch, ladder)})."]
     if recipe.ci is None or arch.ci is None:

@@ -129,7 +129,7 @@ def write_report(runs: list[RunResult], out_dir: str | Path, view: str = "full",
                       "above); the steps into and out of those rungs are not evidence.")
         parts = split(rows, info.ladder)
         if parts:
-            md += ["", f"Recipe vs architecture (exercise 20.5.1; measured on this group, paper "
+            md += ["", f"Recipe vs architecture (measured on this group, paper "
                    f"{info.ladder.reference.table}):", "", split_table(parts)]
     md_path = out / "roadmap.md"
     md_path.write_text("\n".join(md) + "\n")

@@ -1,4 +1,4 @@
-"""The norm x batch size view (the textbook's exercise 20.5.2): a rung's BatchNorm and LayerNorm
+"""The norm x batch size view (the textbook's "BatchNorm versus LayerNorm Sensitivity" exercise): a rung's BatchNorm and LayerNorm
 variants at several batch sizes, everything else fixed, as a norms x batches table of mean +-
 std (n) with the BatchNorm - LayerNorm difference per batch (95% Welch interval).
 
