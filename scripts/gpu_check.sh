@@ -47,14 +47,16 @@
 # Rounds of 10 s still hold several epochs (Imagenette at 64 px, ~9.3k images an epoch), but
 # the first steps' cuDNN autotuning (~1 s) is inside the window: a figure a little low.
 #
-# Output, in $OUT (default results/gpu), also when the script is stopped part-way:
+# Output, in $OUT (default results/gpu), two files and nothing else, also when the script is
+# stopped part-way:
 #   gpu_check_summary.json  one entry per step: status, exit code, seconds, limit, log, numbers
 #                           (rewritten before and after every step)
-#   gpu-check.tar.gz        everything below plus the summary (rebuilt after every step)
-#   gpu-check/              logs/<step>.log, logs/rounds/n<N>-job<i>.log, versions.json,
-#                           device_randaugment.json, resume.json, rounds/n<N>.json,
-#                           bench_eager.json, bench_compile.json
-# Run folders and checkpoints go to $LADDER_WORK/gpu-check (default /tmp/ladder-gpu), not $OUT.
+#   gpu-check.tar.gz        the summary and gpu-check/: logs/<step>.log,
+#                           logs/rounds/n<N>-job<i>.log, versions.json, device_randaugment.json,
+#                           resume.json, rounds/n<N>.json, store_vs_folder.json, bench_eager.json,
+#                           bench_compile.json (rebuilt after every step)
+# Working files stay in $LADDER_WORK (default /tmp/ladder-gpu): run folders and checkpoints in
+# gpu-check/, the archive's folder in archive/gpu-check/ (read it there while the script runs).
 #
 # Exit status: 0 when every step passed, 1 when one did not, 143 when stopped by a signal.
 #

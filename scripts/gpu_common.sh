@@ -2,18 +2,22 @@
 # Python to use, the output and work folders, and the step runner.
 #
 # A step runs under its own `timeout` (SIGTERM, then SIGKILL after KILL_GRACE seconds), in its
-# own process group, with its output in <out>/logs/<step>.log. Its limit is the smaller of its
-# own default and what is left before the script's deadline once the later steps' expected
-# seconds are set aside, so one slow step can't take the time of those after it; a step that
-# fails or times out doesn't stop the next one (no `set -e`). Before and after each step the
-# summary JSON is rewritten (status, exit code, seconds, limit, key numbers) and the archive
-# rebuilt (scripts/gpu_steps.py record), so a script stopped at any moment leaves both as of
-# its last step. SIGTERM / SIGINT / HUP to the script stop the running step (it gets SIGTERM:
-# train.py checkpoints), record it as interrupted and mark the steps not run as skipped.
+# own process group, with its output in logs/<step>.log of the archive. Its limit is the
+# smaller of its own default and what is left before the script's deadline once the later
+# steps' expected seconds are set aside, so one slow step can't take the time of those after
+# it; a step that fails or times out doesn't stop the next one (no `set -e`). Before and after
+# each step the summary JSON is rewritten (status, exit code, seconds, limit, key numbers) and
+# the archive rebuilt (scripts/gpu_steps.py record), so a script stopped at any moment leaves
+# both as of its last step. SIGTERM / SIGINT / HUP to the script stop the running step (it gets
+# SIGTERM: train.py checkpoints), record it as interrupted and mark the steps not run as
+# skipped.
 #
 # Environment, both scripts:
-#   OUT                  output folder (default results/gpu)
-#   LADDER_WORK          run folders and checkpoints, outside OUT (default /tmp/ladder-gpu)
+#   OUT                  output folder, which gets two files per script and nothing else: the
+#                        summary JSON and the archive (default results/gpu)
+#   LADDER_WORK          working files, outside OUT (default /tmp/ladder-gpu): run folders and
+#                        checkpoints (<script>/), and the folder the archive is packed from
+#                        (archive/<script>/: logs, numbers, results, report) with its lock
 #   LADDER_CACHE         decoded data (default $LADDER_WORK/cache, shared by both scripts)
 #   PYTHON               the Python to start from (default python3); gpu_python below says
 #                        what it must import and what happens when it does not
@@ -28,12 +32,13 @@ gpu_setup() {
   NAME=$1
   TOTAL_S=$2
   OUT_TOP="${OUT:-results/gpu}"
-  DIR="$OUT_TOP/$NAME"
-  LOGS="$DIR/logs"
   SUMMARY="$OUT_TOP/${NAME//-/_}_summary.json"
   ARCHIVE="$OUT_TOP/$NAME.tar.gz"
   WORK_TOP="${LADDER_WORK:-/tmp/ladder-gpu}"
-  WORK="$WORK_TOP/$NAME"
+  WORK="$WORK_TOP/$NAME"  # run folders, checkpoints
+  PACK_TOP="$WORK_TOP/archive"
+  DIR="$PACK_TOP/$NAME"  # what the archive holds, as $NAME/...
+  LOGS="$DIR/logs"
   export LADDER_CACHE="${LADDER_CACHE:-$WORK_TOP/cache}"
   export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
   KILL_GRACE=${KILL_GRACE:-15}
@@ -42,7 +47,7 @@ gpu_setup() {
   DEADLINE=$((T0 + TOTAL_S))
   PY="${PYTHON:-python3}"  # gpu_python may replace it; record / show / collect run under any
   rm -rf "$DIR" "$SUMMARY" "$ARCHIVE"
-  mkdir -p "$LOGS" "$WORK"
+  mkdir -p "$LOGS" "$WORK" "$OUT_TOP"
   STOPPING=""
   SKIP_WHY=""  # set: the later steps are recorded as skipped, with this reason
   trap 'STOPPING=1' TERM INT HUP
@@ -157,7 +162,7 @@ gpu_python() {
 gpu_give_up() {
   echo "[$NAME] $1" >&2
   echo "$1" >> "$LOGS/env.log"
-  rec --name env --rc 1 --status failed --why "$1" --log "${LOGS#"$OUT_TOP"/}/env.log"
+  rec --name env --rc 1 --status failed --why "$1" --log "${LOGS#"$PACK_TOP"/}/env.log"
   rec --finished --meta "total_s=$(( $(date +%s) - T0 ))"
   exit 1
 }
@@ -191,7 +196,7 @@ run_step() {
   local extra=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do extra+=("$1" "$2"); shift 2; done
   shift
-  local log="$LOGS/$name.log" rel="${LOGS#"$OUT_TOP"/}/$name.log" limit rc pid t_start secs
+  local log="$LOGS/$name.log" rel="${LOGS#"$PACK_TOP"/}/$name.log" limit rc pid t_start secs
   STEP_RC=""
   if [ -n "$STOPPING" ]; then
     rec --name "$name" --status skipped --why "the script was stopped before this step"
@@ -246,5 +251,5 @@ gpu_finish() {
   "$PY" scripts/gpu_steps.py show --summary "$SUMMARY" --exit-code
   FINISH_RC=$?
   [ -n "$STOPPING" ] && FINISH_RC=143
-  echo "[$NAME] summary $SUMMARY, archive $ARCHIVE"
+  echo "[$NAME] summary $SUMMARY, archive $ARCHIVE (working files in $WORK_TOP)"
 }

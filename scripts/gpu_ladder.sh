@@ -43,18 +43,19 @@
 # SIGTERM (each writes a checkpoint in the work folder); their train.log comes back, their
 # result does not, and the report covers what finished, the milestones first.
 #
-# Output, in $OUT (default results/gpu), also when the script is stopped part-way:
+# Output, in $OUT (default results/gpu), two files and nothing else, also when the script is
+# stopped part-way:
 #   gpu_ladder_summary.json  one entry per step: status, exit code, seconds, limit, numbers (the
 #                            sweep's: runs completed, failed, milestone runs completed, updated
 #                            while it runs)
-#   gpu-ladder.tar.gz        everything below plus the summary, rebuilt after every step and
-#                            whenever a run finishes
-#   gpu-ladder/              runs/<rung>/seed<S>/result.json + train.log (copied every COLLECT_S
-#                            = 5 s as runs finish), report/, report-milestones/, logs/<step>.log,
-#                            versions.json, calibrate.json, size.json
-# Run folders and checkpoints: $LADDER_WORK/gpu-ladder/runs (default /tmp/ladder-gpu), not $OUT.
-# LADDER_GPU_RESUME=1 keeps them and the epochs of the last call, so a call stopped part-way
-# continues: finished runs are skipped, interrupted ones resume from their checkpoint.
+#   gpu-ladder.tar.gz        the summary and gpu-ladder/: runs/<rung>/seed<S>/result.json +
+#                            train.log (copied every COLLECT_S = 5 s as runs finish), report/,
+#                            report-milestones/, logs/<step>.log, versions.json, calibrate.json,
+#                            size.json; rebuilt after every step and whenever a run finishes
+# Working files stay in $LADDER_WORK (default /tmp/ladder-gpu): run folders and checkpoints in
+# gpu-ladder/runs, the archive's folder in archive/gpu-ladder/. LADDER_GPU_RESUME=1 keeps the
+# runs and the epochs of the last call, so a call stopped part-way continues: finished runs
+# are skipped, interrupted ones resume from their checkpoint.
 #
 # Exit status: 0 when every step passed, 1 when one did not (e.g. the sweep hit its limit), 143
 # when stopped by a signal.

@@ -77,7 +77,8 @@ def test_gpu_check_cpu_mode_runs_every_step(tmp_path, cache_dir):
         assert round_["img_per_s"] > 0 and len(round_["jobs"]) == n
     assert steps["bench_eager"]["numbers"]["separate_downsampling"]["ratio"] > 0
     assert steps["bench_compile"]["numbers"]["settings"]["compile"] == "True"
-    assert not any(p.suffix == ".pt" for p in out.rglob("*")), "checkpoints stay in LADDER_WORK"
+    assert sorted(os.listdir(out)) == ["gpu-check.tar.gz", "gpu_check_summary.json"]
+    assert not any(n.endswith((".pt", ".lock")) for n in names)
 
 
 @pytest.mark.slow
@@ -99,10 +100,11 @@ def test_gpu_ladder_cpu_mode_sizes_epochs_runs_milestones_first_and_reports(tmp_
         assert f"gpu-ladder/runs/{rung}/seed0/result.json" in names
     assert "gpu-ladder/report/roadmap.md" in names
     assert "gpu-ladder/report-milestones/roadmap.md" in names
-    assert not any(p.suffix == ".pt" for p in out.rglob("*"))
+    assert sorted(os.listdir(out)) == ["gpu-ladder.tar.gz", "gpu_ladder_summary.json"]
+    assert not any(n.endswith((".pt", ".lock")) for n in names)
     # --first milestones: resnet50 and micro (milestones) start before kernel9, which waits for
     # a free slot (2 at once). A run's start: its result's time less its wall time.
-    runs = out / "gpu-ladder" / "runs"
+    runs = tmp_path / "work" / "gpu-ladder" / "runs"
     start = {rung: (runs / rung / "seed0" / "result.json").stat().st_mtime
              - json.loads((runs / rung / "seed0" / "result.json").read_text())["wall_time_s"]
              for rung in ("resnet50", "kernel9", "micro")}
@@ -474,3 +476,24 @@ def test_the_ladder_script_says_a_failed_calibration_aloud(tmp_path, cache_dir):
         "ASSUMED because the calibration round measured no throughput (0 of 2 jobs trained)")
     assert "[gpu-ladder] calibrate failed (exit 1)" in proc.stdout
     assert "[size] error: the calibration round measured no throughput" in proc.stdout
+    assert sorted(os.listdir(out)) == ["gpu-ladder.tar.gz", "gpu_ladder_summary.json"]
+
+
+def test_the_output_folder_gets_the_summary_and_the_archive_and_nothing_else(tmp_path, cache_dir):
+    """Both scripts into one OUT (their env step only): two files each there; logs, numbers and
+    the summary's lock stay in LADDER_WORK, and the archive holds the logs."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    for script in ("gpu_check.sh", "gpu_ladder.sh"):
+        proc = subprocess.run(["bash", f"scripts/{script}"], cwd=REPO, capture_output=True,
+                              text=True, timeout=600,
+                              env=script_env(tmp_path, cache_dir, LADDER_GPU_STEPS="env"))
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert sorted(os.listdir(out)) == ["gpu-check.tar.gz", "gpu-ladder.tar.gz",
+                                       "gpu_check_summary.json", "gpu_ladder_summary.json"]
+    for name in ("gpu-check", "gpu-ladder"):
+        summary, names, _ = summary_and_archive(out, name)
+        assert steps_of(summary)["env"]["status"] == "ok"
+        assert steps_of(summary)["env"]["log"] == f"{name}/logs/env.log"
+        assert f"{name}/logs/env.log" in names and f"{name}/versions.json" in names
+        assert (work / "archive" / name / "logs" / "env.log").exists()
+        assert (work / "archive" / f"{name}.lock").exists()

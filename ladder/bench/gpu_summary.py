@@ -1,9 +1,10 @@
 """The summary of scripts/gpu_check.sh and scripts/gpu_ladder.sh: one JSON file with one entry
 per step (name, status, exit code, seconds, the step's limit, its log, and the key numbers it
 measured), rewritten atomically under a lock after every change, and the archive (tar.gz of the
-script's output folder and the summary) rebuilt with it. The subcommands record, show and
-collect of scripts/gpu_steps.py (:mod:`.gpu_steps`). The standard library only, and no import
-of the rest of the package: the scripts run these twice a step, under any Python.
+folder the script gathers its logs and results in, and the summary) rebuilt with it. The
+subcommands record, show and collect of scripts/gpu_steps.py (:mod:`.gpu_steps`). The standard
+library only, and no import of the rest of the package: the scripts run these twice a step,
+under any Python.
 """
 from __future__ import annotations
 
@@ -35,13 +36,22 @@ def read_json(path) -> dict | None:
         return None
 
 
+def lock_path(summary: Path, pack_dir: Path | str | None = None) -> Path:
+    """Where the lock of ``summary`` lives: beside the folder the archive is packed from (the
+    scripts' work folder, so the output folder holds only the summary and the archive), else
+    beside the summary."""
+    if pack_dir:
+        return Path(pack_dir).with_name(Path(pack_dir).name + ".lock")
+    return Path(summary).with_name(Path(summary).name + ".lock")
+
+
 @contextlib.contextmanager
-def locked(path: Path):
-    """An exclusive lock beside ``path``: the script and its background collector both write
-    the summary and the archive."""
+def locked(lock: Path):
+    """An exclusive lock on the file ``lock``: the script and its background collector both
+    write the summary and the archive."""
     import fcntl
 
-    lock = Path(path).with_name(Path(path).name + ".lock")
+    lock = Path(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -108,7 +118,7 @@ def bench_numbers(path: Path) -> dict:
 # ----------------------------------------------------------------------------- record / show
 def cmd_record(a) -> int:
     summary = Path(a.summary)
-    with locked(summary):
+    with locked(lock_path(summary, a.pack_dir)):
         data = read_json(summary) or {"script": a.script, "started": now_iso(), "finished": False,
                                       "steps": []}
         for item in a.meta or []:
@@ -226,7 +236,7 @@ def cmd_collect(a) -> int:
             shutil.copy2(log, target / "train.log")
             copied += 1
     if copied and a.summary:
-        with locked(Path(a.summary)):
+        with locked(lock_path(Path(a.summary), a.pack_dir)):
             data = read_json(a.summary) or {"steps": []}
             entry = next((s for s in data.get("steps", []) if s["name"] == a.step), None)
             if entry is not None:
