@@ -77,3 +77,23 @@ def test_augment_benchmark_without_kornia_says_how_to_install_it(monkeypatch):
         augment_bench.run(device="cpu")
     message = str(exit_info.value)
     assert 'pip install -e ".[bench]"' in message and message.count(". ") == 0
+
+
+def test_kornia_is_an_extra_that_only_the_augmentation_benchmark_imports():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("kornia") for d in project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert "kornia>=0.7" in extras["bench"] and "kornia>=0.7" in extras["dev"]
+    def imports_kornia(path) -> bool:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "kornia" for name in names):
+                return True
+        return False
+
+    importers = sorted(str(p.relative_to(REPO)) for p in (REPO / "ladder").rglob("*.py")
+                       if imports_kornia(p))
+    assert importers == ["ladder/bench/augment_bench.py"]
+
