@@ -16,7 +16,7 @@ CORES=$($PY -c "import os; print(len(os.sched_getaffinity(0)))")
 OUT_DIR="${1:-results/benchmarks/cpu-${CORES}core}"
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
-{ $PY -c "import platform, torch; from ladder.train.trainer import device_name; print(device_name(torch.device('cpu')), '| torch', torch.__version__, '| python', platform.python_version())"
+{ $PY -c "import platform, torch; from ladder.utils.runtime import device_name; print(device_name(torch.device('cpu')), '| torch', torch.__version__, '| python', platform.python_version())"
   echo "cores available: $CORES; date: $(date -u +%Y-%m-%dT%H:%MZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"; } | tee "$OUT_DIR/machine.txt"
 
 echo "== 1. trainer vs pure step (demo, depthwise, defaults)"

@@ -97,3 +97,16 @@ def test_kornia_is_an_extra_that_only_the_augmentation_benchmark_imports():
                        if imports_kornia(p))
     assert importers == ["ladder/bench/augment_bench.py"]
 
+
+def test_what_the_shell_scripts_import_from_the_package_exists():
+    """``from ladder.X import Y`` inside scripts/*.sh (python -c snippets) names real things."""
+    import importlib
+    import re
+
+    found = []
+    for path in sorted((REPO / "scripts").glob("*.sh")):
+        for module, names in re.findall(r"from (ladder[\w.]*) import ([\w, ]+)", path.read_text()):
+            for name in (n.strip() for n in names.split(",")):
+                found.append((path.name, module, name))
+                assert hasattr(importlib.import_module(module), name), (path.name, module, name)
+    assert ("cpu_benchmarks.sh", "ladder.utils.runtime", "device_name") in found
