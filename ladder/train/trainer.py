@@ -43,7 +43,11 @@ __all__ = ["Trainer", "train", "NonFiniteLoss", "Preempted", "StopFlag", "PREEMP
 
 
 class NonFiniteLoss(RuntimeError):
-    pass
+    """The training loss became NaN or inf on some rank; every rank stops at the same step."""
+
+
+# No bad step yet, in the ranks' agreement on the first one (a MIN over the ranks).
+NO_BAD_STEP = 2**62
 
 
 def build_criterion(recipe, num_classes: int):
@@ -294,6 +298,14 @@ class Trainer:
         return total, seen
 
     def check_finite(self, bad_step: torch.Tensor) -> None:
+        """Stop if the loss was NaN or inf at some step (``bad_step``: the first such step on
+        this rank, -1 for none). Under torchrun the ranks agree first, so a loss gone bad on one
+        rank stops every rank here, naming the first bad step of any rank (gradients
+        all-reduced from a bad step make the other ranks' losses bad a step later)."""
+        if self.world > 1:
+            first = torch.where(bad_step < 0, torch.full_like(bad_step, NO_BAD_STEP), bad_step)
+            dist.all_reduce(first, op=dist.ReduceOp.MIN)
+            bad_step = torch.where(first == NO_BAD_STEP, torch.full_like(first, -1), first)
         step = int(bad_step.item())
         if step >= 0:
             raise NonFiniteLoss(f"the training loss became NaN or inf at optimizer step {step} "

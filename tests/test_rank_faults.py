@@ -1,0 +1,93 @@
+"""What two gloo ranks must agree on besides the weights: a loss gone bad on one rank only.
+Each test starts two rank processes (torch.multiprocessing, spawn) that run the trainer
+in-process, so a rank can be changed from the test (a NaN on rank 1 only)."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from conftest import tiny_overrides, typed_config
+
+HANG_S = 240  # a hung collective shows as a run past this (generous: a busy 2-core machine)
+CPU = ["trainer.device=cpu", "model.drop_path_rate=0", "recipe.mixup=0", "recipe.cutmix=0"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_main(fn, rank: int, world: int, port: int, results, args) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    try:
+        results.put((rank, "ok", fn(rank, *args)))
+    except BaseException as err:  # reported to the test, which fails naming the rank
+        results.put((rank, "error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+
+
+def run_ranks(fn, *args, world: int = 2, timeout: float = HANG_S) -> list:
+    """``fn(rank, *args)`` on ``world`` gloo ranks (torchrun's environment, one process each);
+    returns each rank's return value in rank order. A rank that raises, or a run past
+    ``timeout`` (a hung collective), fails the test."""
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_rank_main, args=(fn, rank, world, port, results, args))
+             for rank in range(world)]
+    for proc in procs:
+        proc.start()
+    got, deadline = {}, time.time() + timeout
+    try:
+        while len(got) < world:
+            try:
+                rank, status, value = results.get(timeout=max(0.1, deadline - time.time()))
+            except queue.Empty:
+                pytest.fail(f"ranks {sorted(set(range(world)) - set(got))} did not finish in "
+                            f"{timeout:.0f}s (a hung collective?)")
+            if status == "error":
+                pytest.fail(f"rank {rank} failed: {value}")
+            got[rank] = value
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    return [got[rank] for rank in range(world)]
+
+
+# ----------------------------------------------------------------------------- a bad loss
+def _nan_on_rank_1(rank: int, cfg, out: Path) -> dict:
+    from ladder.train import trainer as trainer_mod
+
+    trainer_mod.Trainer.inject_nan_at = 0 if rank == 1 else None  # rank 1's first step only
+    try:
+        trainer_mod.train(cfg, out)
+        stopped = None
+    except trainer_mod.NonFiniteLoss as err:
+        stopped = str(err)
+    return {"stopped": stopped}
+
+
+def test_a_bad_loss_on_one_rank_stops_every_rank_with_one_failed_result(tmp_path, cache_dir):
+    cfg = typed_config("micro", [*tiny_overrides(cache_dir), *CPU, "trainer.batch_size=8",
+                                 "trainer.epochs=2"])
+    ranks = run_ranks(_nan_on_rank_1, cfg, tmp_path)
+    for rank in ranks:  # both stop at the same check, naming rank 1's step
+        assert rank["stopped"] and "NaN or inf at optimizer step 0 " in rank["stopped"]
+    failed = json.loads((tmp_path / "result.json").read_text())
+    assert failed["status"] == "failed" and failed["world_size"] == 2
+    assert failed["error"].startswith("NonFiniteLoss: ") and "step 0 " in failed["error"]
