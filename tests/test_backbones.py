@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import tiny_overrides
+from conftest import REPO, tiny_overrides
 from ladder.ladders.compose import compose_config, to_typed
 from ladder.nets.config import ConfigError
 from ladder.train.trainer import train
@@ -71,6 +74,33 @@ def test_a_cnn_backbone_resumes_from_its_own_checkpoint_only(cache_dir, backbone
                           "trainer.resume=" + str(tmp_path / "a" / "checkpoints" / "last.pt"))
     with pytest.raises(Exception, match="belongs to 'resnet10t', not 'vit_tiny_patch16_224'"):
         train(other, tmp_path / "b")
+
+
+# A fresh process sets up a backbone run and prints a digest of its first conv's initial weights.
+FIRST_CONV = """
+import hashlib, sys
+from ladder.ladders.compose import compose_config, to_typed
+from ladder.train.trainer import Trainer
+
+t = Trainer(to_typed(compose_config(None, sys.argv[2:])), sys.argv[1])
+t.setup()
+print(hashlib.sha256(t.model.conv1.weight.detach().numpy().tobytes()).hexdigest())
+"""
+
+
+def test_a_backbones_initial_weights_follow_the_seed(cache_dir, tmp_path):
+    def first_conv(seed: int) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", FIRST_CONV, str(tmp_path / f"run{seed}"),
+             *tiny_overrides(cache_dir), "backbone=resnet18", "recipe=modern", f"seed={seed}"],
+            cwd=REPO, capture_output=True, text=True, timeout=240,
+            env={**os.environ, "LADDER_CACHE": str(cache_dir)})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.split()[-1]
+
+    seed0 = first_conv(0)
+    assert first_conv(0) == seed0  # another process, the same weights
+    assert first_conv(1) != seed0
 
 
 def test_bad_backbone_choices_are_one_clear_sentence(cache_dir):

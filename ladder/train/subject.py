@@ -1,5 +1,5 @@
 """What a run trains: a rung of the ladder, or any timm backbone under the rung machinery's
-recipe, data, logging and results (the seed's recipe-matched comparison, exercise 20.5.3).
+recipe, data, logging and results (the textbook's "Recipe-Matched Backbone Comparison" exercise).
 
     python train.py +rung=micro                                  # a rung (LadderNet)
     python train.py backbone=vit_small_patch16_224 recipe=modern # any timm.list_models() name
@@ -78,8 +78,10 @@ def _backbone(cfg: TrainConfig) -> Subject:
     if cfg.backbone_patch_size and hasattr(probe, "patch_embed") and "patch_size" in takes:
         kwargs.setdefault("patch_size", cfg.backbone_patch_size)
 
+    # The arguments are checked and the layers read on the meta device (no memory, no init);
+    # the weights are drawn in build(), after the trainer seeded the generators, as a rung's.
     try:
-        model = create(name, cfg.pretrained, num_classes=cfg.model.num_classes, **kwargs)
+        shape = _probe(name, num_classes=cfg.model.num_classes, **kwargs)
     except TypeError as err:
         raise ConfigError(f"backbone={name} with {kwargs}: {err}") from None
     return Subject(
@@ -88,9 +90,9 @@ def _backbone(cfg: TrainConfig) -> Subject:
                  + (", pretrained" if cfg.pretrained else ", from scratch")
                  + (f", {', '.join(f'{k}={v}' for k, v in kwargs.items())}" if kwargs else "")
                  + ")",
-        build=lambda: model,
+        build=lambda: create(name, cfg.pretrained, num_classes=cfg.model.num_classes, **kwargs),
         reference=lambda: (create(name, False), default_size),
-        has_batchnorm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()))
+        has_batchnorm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in shape.modules()))
 
 
 def create(name: str, pretrained: bool, **kwargs) -> nn.Module:
@@ -117,10 +119,10 @@ def _default_input_size(name: str) -> int:
     return int(size[-1]) if size else 224
 
 
-def _probe(name: str) -> nn.Module:
+def _probe(name: str, **kwargs) -> nn.Module:
     """The model on the meta device (no memory, no init): its class and submodules."""
     import timm
     import torch
 
     with torch.device("meta"):
-        return timm.create_model(name, pretrained=False)
+        return timm.create_model(name, pretrained=False, **kwargs)
