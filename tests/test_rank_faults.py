@@ -1,6 +1,7 @@
-"""What two gloo ranks must agree on besides the weights: a loss gone bad on one rank only.
-Each test starts two rank processes (torch.multiprocessing, spawn) that run the trainer
-in-process, so a rank can be changed from the test (a NaN on rank 1 only)."""
+"""What two gloo ranks must agree on besides the weights: a loss gone bad on one rank only, and
+the EMA's BatchNorm statistics at evaluation. Each test starts
+two rank processes (torch.multiprocessing, spawn) that run the trainer in-process, so a rank
+can be changed from the test (a NaN on rank 1 only)."""
 from __future__ import annotations
 
 import json
@@ -91,3 +92,42 @@ def test_a_bad_loss_on_one_rank_stops_every_rank_with_one_failed_result(tmp_path
     failed = json.loads((tmp_path / "result.json").read_text())
     assert failed["status"] == "failed" and failed["world_size"] == 2
     assert failed["error"].startswith("NonFiniteLoss: ") and "step 0 " in failed["error"]
+
+
+# ----------------------------------------------------------------------------- EMA
+def _digest(values) -> list[float]:
+    return [float(v.double().sum()) for v in values]
+
+
+def _ema(rank: int, cfg, out: Path) -> dict:
+    from ladder.train import trainer as trainer_mod
+
+    seen = {}
+    real_run = trainer_mod.Trainer.run
+
+    def run(self):
+        seen["trainer"] = self
+        return real_run(self)
+
+    trainer_mod.Trainer.run = run
+    trainer_mod.train(cfg, out)
+    t = seen["trainer"]
+    ema = t.ema.module
+    return {"ema_buffers": _digest(ema.buffers()), "model_buffers": _digest(t.model.buffers())}
+
+
+@pytest.fixture(scope="module")
+def ema_ranks(tmp_path_factory, cache_dir) -> tuple[list[dict], Path]:
+    """resnet50 (BatchNorm) with EMA on two ranks, each seeing its own images."""
+    out = tmp_path_factory.mktemp("ema-ranks")
+    overrides = [*tiny_overrides(cache_dir), *CPU, "trainer.batch_size=8", "recipe.ema=true",
+                 "recipe.ema_decay=0.5", "trainer.eval_ema=true"]
+    return run_ranks(_ema, typed_config("resnet50", overrides), out), out
+
+
+def test_the_ema_is_evaluated_with_rank_0s_batchnorm_statistics(ema_ranks):
+    (rank0, rank1), out = ema_ranks
+    assert rank0["model_buffers"] == rank1["model_buffers"]
+    assert rank0["ema_buffers"] == rank1["ema_buffers"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "completed" and result["metrics"]["ema_top1"] is not None
