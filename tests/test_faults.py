@@ -93,6 +93,35 @@ def test_sigterm_checkpoints_exits_for_requeue_and_resumes(tmp_path, cache_dir, 
     assert again["metrics"] == result["metrics"] and "already completed" in capsys.readouterr().out
 
 
+# train.py in a process whose GMAC count (run while result.json is made, after the last step)
+# first sends the process SIGTERM.
+SIGNAL_IN_FINISH = """
+import os, runpy, signal, sys
+from ladder.train import run_results
+
+real = run_results.count_gmacs
+
+def count_gmacs(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+
+run_results.count_gmacs = count_gmacs
+sys.argv = ["train.py", *sys.argv[1:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_signal_while_the_result_is_written_loses_no_finished_run(tmp_path, cache_dir):
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNAL_IN_FINISH, *tiny_overrides(cache_dir), *FAULT_RUN,
+         "trainer.epochs=1", f"hydra.run.dir={tmp_path}"],
+        cwd=REPO, env={**os.environ, "LADDER_CACHE": str(cache_dir)}, capture_output=True,
+        text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
+    assert f"signal {signal.SIGTERM.value} arrived after the last step" in proc.stdout
+
+
 def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     ckpt.save({"step": 1, "w": torch.ones(3)}, path)

@@ -376,9 +376,15 @@ class Trainer:
                 if self.cfg.trainer.checkpoint_epochs:
                     self.save_checkpoint()
             self.agreement.drain()
+            # A signal from here on only sets the flag: the run is trained, and finish() (which
+            # builds the paper-scale model to count its GMACs) must get to write result.json.
+            result = run_results.finish(self.info, self.trained(), self.tracker, self.is_main)
         finally:
             self.stop.restore()
-        return run_results.finish(self.info, self.trained(), self.tracker, self.is_main)
+        if self.stop.signum is not None and self.is_main:
+            print(f"[ladder] signal {self.stop.signum} arrived after the last step; the run "
+                  f"completed and {self.result_path} is written", flush=True)
+        return result
 
     def trained(self) -> Trained:
         """What the completed run reports (ladder/train/run_results.py)."""
