@@ -1,5 +1,5 @@
-"""What two gloo ranks must agree on besides the weights: a loss gone bad on one rank only, and
-the EMA's BatchNorm statistics at evaluation. Each test starts
+"""What two gloo ranks must agree on besides the weights: a loss gone bad on one rank only, the
+EMA's BatchNorm statistics at evaluation, and the generators after a resume. Each test starts
 two rank processes (torch.multiprocessing, spawn) that run the trainer in-process, so a rank
 can be changed from the test (a NaN on rank 1 only)."""
 from __future__ import annotations
@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import socket
 import time
 import traceback
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -94,12 +96,19 @@ def test_a_bad_loss_on_one_rank_stops_every_rank_with_one_failed_result(tmp_path
     assert failed["error"].startswith("NonFiniteLoss: ") and "step 0 " in failed["error"]
 
 
-# ----------------------------------------------------------------------------- EMA
+# ----------------------------------------------------------------------------- EMA, resume
 def _digest(values) -> list[float]:
     return [float(v.double().sum()) for v in values]
 
 
-def _ema(rank: int, cfg, out: Path) -> dict:
+def _rng_digest() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state().tolist(), "numpy": [int(np_state[2]),
+                                                               *np_state[1][:8].tolist()],
+            "python": list(random.getstate()[1][:8])}
+
+
+def _ema_then_resume(rank: int, cfg, resume_cfg, out: Path) -> dict:
     from ladder.train import trainer as trainer_mod
 
     seen = {}
@@ -113,16 +122,24 @@ def _ema(rank: int, cfg, out: Path) -> dict:
     trainer_mod.train(cfg, out)
     t = seen["trainer"]
     ema = t.ema.module
-    return {"ema_buffers": _digest(ema.buffers()), "model_buffers": _digest(t.model.buffers())}
+    done = {"ema_buffers": _digest(ema.buffers()), "model_buffers": _digest(t.model.buffers())}
+    again = trainer_mod.Trainer(resume_cfg, out)  # what a rerun with more epochs does first
+    again.setup()
+    again.load_checkpoint(again.ckpt_path)
+    done["rng"] = _rng_digest()
+    return done
 
 
 @pytest.fixture(scope="module")
 def ema_ranks(tmp_path_factory, cache_dir) -> tuple[list[dict], Path]:
-    """resnet50 (BatchNorm) with EMA on two ranks, each seeing its own images."""
+    """resnet50 (BatchNorm) with EMA on two ranks, each seeing its own images; then each rank
+    resumes the run's checkpoint."""
     out = tmp_path_factory.mktemp("ema-ranks")
     overrides = [*tiny_overrides(cache_dir), *CPU, "trainer.batch_size=8", "recipe.ema=true",
                  "recipe.ema_decay=0.5", "trainer.eval_ema=true"]
-    return run_ranks(_ema, typed_config("resnet50", overrides), out), out
+    cfg = typed_config("resnet50", overrides)
+    resume = typed_config("resnet50", [*overrides, "trainer.epochs=2"])
+    return run_ranks(_ema_then_resume, cfg, resume, out), out
 
 
 def test_the_ema_is_evaluated_with_rank_0s_batchnorm_statistics(ema_ranks):
@@ -131,3 +148,13 @@ def test_the_ema_is_evaluated_with_rank_0s_batchnorm_statistics(ema_ranks):
     assert rank0["ema_buffers"] == rank1["ema_buffers"]
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "completed" and result["metrics"]["ema_top1"] is not None
+
+
+def test_after_a_resume_each_rank_draws_its_own_random_numbers(ema_ranks):
+    (rank0, rank1), out = ema_ranks
+    saved = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["rng"]
+    assert rank0["rng"]["torch"] == saved["torch"].tolist()  # rank 0 continues the saved ones
+    assert rank0["rng"]["numpy"][1:] == saved["numpy"]["key"][:8].tolist()
+    assert rank0["rng"]["python"] == list(saved["python"][1][:8])
+    for name in ("torch", "numpy", "python"):  # rank 1 is offset, as at a fresh start
+        assert rank0["rng"][name] != rank1["rng"][name], name

@@ -75,3 +75,25 @@ def test_a_failed_run_is_reported_from_who_it_is(tmp_path, cache_dir):
     assert (failed["world_size"], failed["sweep_group"], failed["data"], failed["epochs"]) == (
         2, "g", None, None)
     assert tracker.exit_code == 1
+
+
+def test_fp16_resumes_a_checkpoint_saved_without_a_grad_scaler(tmp_path):
+    """A bf16 or fp32 run saves a disabled scaler's empty state, which an enabled (fp16) scaler
+    refuses to load: the fp16 run starts a fresh scaler and says so."""
+    path = tmp_path / "last.pt"
+    progress = run_state.Progress(0, 1, 0, torch.zeros((), dtype=torch.float64), 0, [], None,
+                                  1.0, 1.0, 8)
+    run_state.save(path, run_state.state_of("micro", _parts(0), progress), world=1)
+    fp16 = _parts(1)
+    fp16.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, enabled=True)
+    notes = []
+    run_state.load(path, "micro", fp16, warn=notes.append)
+    assert fp16.scaler.is_enabled() and fp16.scaler.get_scale() == 1024.0
+    assert len(notes) == 1 and "no fp16 grad-scaler state" in notes[0] and str(path) in notes[0]
+
+    scaled = _parts(2)  # and the other way: an fp16 checkpoint resumed in bf16 or fp32
+    scaled.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, enabled=True)
+    run_state.save(path, run_state.state_of("micro", scaled, progress), world=1)
+    plain = _parts(3)
+    run_state.load(path, "micro", plain, warn=notes.append)
+    assert not plain.scaler.is_enabled() and len(notes) == 1

@@ -229,3 +229,12 @@ def test_unknown_rung_and_missing_rung_fail_clearly(tmp_path, cache_dir):
     proc = _train_py([], tmp_path, cache_dir, timeout=60)
     assert proc.returncode == 2 and "no rung chosen" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.pt"))
+
+
+def test_a_run_continues_in_fp16_from_an_fp32_checkpoint(tiny, tmp_path, capsys):
+    first = train(tiny("micro", "trainer.precision=fp32"), tmp_path)
+    (tmp_path / "result.json").unlink()  # one more epoch, in fp16 (CPU autocast, grad scaler)
+    again = train(tiny("micro", "trainer.precision=fp16", "trainer.epochs=2"), tmp_path)
+    assert again["status"] == "completed" and len(again["history"]) == 2
+    assert again["history"][0] == first["history"][0]
+    assert "no fp16 grad-scaler state" in capsys.readouterr().err

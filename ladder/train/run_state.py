@@ -145,14 +145,20 @@ def load(path: Path, name: str, parts: Parts, device: torch.device | None = None
          warn: Callable[[str], None] = print) -> tuple[Progress, Path]:
     """Restore ``parts`` and the generators from ``path`` (or the previous checkpoint if it is
     corrupt), which must belong to run ``name``; returns the saved progress and the file used.
-    The generators are the saving rank's: other ranks offset theirs afterwards."""
+    The generators are the saving rank's: other ranks offset theirs afterwards. ``warn`` gets
+    the messages about a corrupt file or a precision change."""
     state, path = ckpt.load_latest(path, map_location="cpu", warn=warn)
     if state.get("rung") != name:
         raise ckpt.CheckpointError(f"checkpoint {path} belongs to {state.get('rung')!r}, "
                                    f"not {name!r}")
     parts.model.load_state_dict(state["model"])
     parts.optimizer.load_state_dict(state["optimizer"])  # moves the moments to the params' device
-    parts.scaler.load_state_dict(state["scaler"])
+    if parts.scaler.is_enabled() and not state["scaler"]:
+        # Saved without a scaler (bf16 or fp32), resumed in fp16: load_state_dict would refuse.
+        warn(f"[ladder] note: checkpoint {path} holds no fp16 grad-scaler state (it was "
+             "trained in bf16 or fp32); the scaler starts afresh")
+    else:
+        parts.scaler.load_state_dict(state["scaler"])  # a no-op for a disabled scaler
     if parts.ema is not None and state["ema"] is not None:
         parts.ema.load_state_dict(state["ema"])
     set_rng_state(state["rng"], device)

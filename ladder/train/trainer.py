@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,13 @@ class NonFiniteLoss(RuntimeError):
 
 # No bad step yet, in the ranks' agreement on the first one (a MIN over the ranks).
 NO_BAD_STEP = 2**62
+
+
+def seed_generators(seed: int) -> None:
+    """Seed every global generator a rank draws from: torch's (CPU and CUDA), numpy's, Python's."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 def build_criterion(recipe, num_classes: int):
@@ -93,8 +101,7 @@ class Trainer:
         self.device = pick_device(cfg.trainer.device, self.local_rank)
         self.dtype = pick_dtype(cfg.trainer.precision, self.device)
         configure_backends(self.device, cfg.trainer)
-        torch.manual_seed(cfg.seed + self.rank)
-        np.random.seed((cfg.seed + self.rank) % 2**32)
+        seed_generators(cfg.seed + self.rank)  # before any weights are drawn
         self.budget: Budget = make_budget(cfg.recipe, cfg.trainer, self.world)
         self.loaders: Loaders = build_loaders(
             cfg.data, cfg.recipe, self.budget.per_device_batch, self.budget.accum_steps, cfg.seed,
@@ -182,11 +189,11 @@ class Trainer:
         self.wall_before = saved.wall_time_s
         self.train_time, self.train_images = saved.train_time_s, saved.train_images
         if self.rank:
-            # The saved loss sums are all ranks', held by rank 0; the saved RNG state is rank 0's,
-            # so the other ranks offset theirs as at a fresh start.
+            # The saved loss sums are all ranks', held by rank 0; the saved generator states are
+            # rank 0's, so the other ranks offset theirs as at a fresh start.
             self.epoch_loss.zero_()
             self.epoch_seen = 0
-            torch.manual_seed(self.cfg.seed + self.rank + 7919 * (self.step + 1))
+            seed_generators(self.cfg.seed + self.rank + 7919 * (self.step + 1))
         return path
 
     # -- the step --------------------------------------------------------------
