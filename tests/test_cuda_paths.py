@@ -82,6 +82,21 @@ def test_one_visible_gpu_per_task_uses_it_whatever_the_local_rank(monkeypatch):
     assert chosen == [0, 2]
 
 
+@pytest.mark.parametrize("native,dtype", [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_precision_is_bf16_only_where_the_card_computes_in_it(monkeypatch, native, dtype):
+    asked = []
+
+    def is_bf16_supported(including_emulation=True):
+        asked.append(including_emulation)
+        return native or including_emulation  # pre-Ampere: bf16 only by emulation
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert runtime.pick_dtype("auto", torch.device("cuda", 0)) == dtype
+    assert asked == [False]
+    assert runtime.pick_dtype("auto", torch.device("cpu")) == torch.float32
+    assert runtime.pick_dtype("fp16", torch.device("cuda", 0)) == torch.float16
+
+
 @pytest.fixture
 def backend_flags():
     saved = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
@@ -144,6 +159,20 @@ def test_evaluation_runs_the_plain_module_when_training_compiles(tiny, tmp_path,
     t = holder["trainer"]
     assert isinstance(t.train_module, _Compiled)  # training stepped the "compiled" module
     assert evaluated and all(m is t.model for m in evaluated)
+
+
+def test_a_compiled_run_leaves_no_compiled_graphs_to_the_next(tiny, tmp_path, monkeypatch):
+    """In one process (a Hydra multirun) every compiled run's graphs would count toward
+    torch.compile's recompile limit, reached after a few rungs: each run resets dynamo."""
+    import torch._dynamo
+
+    resets = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: _Compiled(module))
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: resets.append(1))
+    train(tiny("micro", "trainer.compile=true"), tmp_path / "a")
+    assert resets == [1]
+    train(tiny("micro"), tmp_path / "b")  # an eager run leaves the compiler's state alone
+    assert resets == [1]
 
 
 @pytest.mark.slow

@@ -107,6 +107,23 @@ def test_adamw_betas():
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["betas"] == (0.9, 0.999)
 
 
+@pytest.mark.parametrize("recipe,cls", [(MODERN, "AdamW"), (TORCHVISION, "SGD")])
+def test_fused_kernels_on_cuda_and_the_default_elsewhere(monkeypatch, recipe, cls):
+    built = []
+
+    class Recorder:
+        def __init__(self, params, **kwargs):
+            built.append(kwargs)
+
+    monkeypatch.setattr(torch.optim, cls, Recorder)
+    build_optimizer(_tiny(), recipe, 0.1, device=torch.device("cuda", 0))
+    build_optimizer(_tiny(), recipe, 0.1)  # the parameters' device: the CPU
+    assert built[0]["fused"] is True and "fused" not in built[1]
+    monkeypatch.undo()
+    opt = build_optimizer(_tiny(), recipe, 0.1)  # a real one on the CPU: not fused
+    assert not opt.defaults["fused"]
+
+
 @pytest.mark.parametrize("kw,key", [
     ({"lr": -0.1}, "recipe.lr"), ({"batch_size": 0}, "recipe.batch_size"),
     ({"optimizer": "lamb"}, "recipe.optimizer"), ({"schedule": "poly"}, "recipe.schedule"),

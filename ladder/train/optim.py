@@ -94,8 +94,22 @@ def param_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and_bia
     return param_groups_weight_decay(model, weight_decay)
 
 
-def build_optimizer(model: torch.nn.Module, recipe: RecipeConfig, lr: float) -> torch.optim.Optimizer:
+def implementation(device: torch.device) -> dict:
+    """The optimizer's implementation for parameters on ``device``: on CUDA the fused kernels
+    (one launch for every parameter, and the grad scaler's unscale and inf check without a
+    host sync); elsewhere torch's default."""
+    return {"fused": True} if device.type == "cuda" else {}
+
+
+def build_optimizer(model: torch.nn.Module, recipe: RecipeConfig, lr: float,
+                    device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The recipe's optimizer over ``model``'s parameter groups; ``device``: where the
+    parameters live (by default, where the first one is)."""
     groups = param_groups(model, recipe.weight_decay, recipe.decay_norm_and_bias)
+    if device is None:
+        device = next(model.parameters()).device
+    kwargs = implementation(device)
     if recipe.optimizer == "sgd":  # torchvision's: plain momentum; Bag of Tricks': Nesterov
-        return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(recipe.betas))
+        return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                               **kwargs)
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(recipe.betas), **kwargs)

@@ -445,5 +445,9 @@ def train(cfg: TrainConfig, output_dir: str | Path, command: str = "",
         raise
     finally:
         torch.set_num_threads(threads)
+        if cfg.trainer.compile:
+            # Compiled graphs of this run's model are of no use to the next one in this process
+            # (a Hydra multirun), and they count toward torch.compile's recompile limit.
+            torch._dynamo.reset()
     trainer.tracker.finish()
     return result

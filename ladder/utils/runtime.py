@@ -68,8 +68,14 @@ def _cpuinfo() -> list[str]:
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """``trainer.precision`` as a dtype. ``auto``: bf16 on a CUDA device that computes in it
+    natively (Ampere and later), fp16 (with a grad scaler) on an older card, where bf16 would
+    only be emulated, and fp32 on a CPU."""
     if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        if device.type != "cuda":
+            return torch.float32
+        return (torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False)
+                else torch.float16)
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
 
 
