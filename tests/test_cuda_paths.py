@@ -82,6 +82,64 @@ def test_one_visible_gpu_per_task_uses_it_whatever_the_local_rank(monkeypatch):
     assert chosen == [0, 2]
 
 
+def test_a_named_gpu_becomes_the_current_device(monkeypatch):
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    assert runtime.pick_device("cuda:3", 0) == torch.device("cuda", 3)
+    assert chosen == [3]  # NCCL, the allocator and calls without a device use it
+    with pytest.raises(RuntimeError, match=r"trainer.device=cuda:4 but only 4 CUDA device"):
+        runtime.pick_device("cuda:4", 0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="trainer.device=cuda:1 but no CUDA device"):
+        runtime.pick_device("cuda:1", 0)
+    assert runtime.pick_device("cpu", 3) == torch.device("cpu") and chosen == [3]
+
+
+def test_the_process_group_is_bound_to_the_chosen_device(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.distributed, "init_process_group",
+                        lambda backend, **kw: calls.append((backend, kw)))
+    assert runtime.join_process_group(torch.device("cuda", 1))
+    assert runtime.join_process_group(torch.device("cpu"))
+    assert calls == [("nccl", {"device_id": torch.device("cuda", 1)}), ("gloo", {})]
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    assert not runtime.join_process_group(torch.device("cuda", 1)) and len(calls) == 2
+
+
+class _Joined(Exception):
+    """Stops Trainer.setup once it joined the process group (the test needs nothing more)."""
+
+
+def test_setup_picks_the_device_before_joining_the_process_group(tiny, tmp_path, monkeypatch):
+    from ladder.train import trainer as trainer_mod
+
+    order = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(trainer_mod, "pick_device",
+                        lambda name, local_rank: order.append("device") or torch.device("cpu"))
+
+    def init_process_group(backend, **kwargs):
+        order.append("group")
+        raise _Joined
+
+    monkeypatch.setattr(torch.distributed, "init_process_group", init_process_group)
+    with pytest.raises(_Joined):
+        Trainer(tiny("micro"), tmp_path).setup()
+    assert order == ["device", "group"]
+
+
+def test_synchronize_waits_for_the_runs_own_device(monkeypatch):
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append(device))
+    runtime.synchronize(torch.device("cuda", 2))
+    runtime.synchronize(torch.device("cpu"))
+    assert waited == [torch.device("cuda", 2)]
+
+
 @pytest.mark.parametrize("native,dtype", [(True, torch.bfloat16), (False, torch.float16)])
 def test_auto_precision_is_bf16_only_where_the_card_computes_in_it(monkeypatch, native, dtype):
     asked = []
@@ -102,9 +160,11 @@ def backend_flags():
     saved = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
              torch.are_deterministic_algorithms_enabled(),
              torch.is_deterministic_algorithms_warn_only_enabled(),
-             os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+             os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+             torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision)
     os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
     yield
+    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = saved[5:]
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[:2]
     torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
     if saved[4] is None:
@@ -120,6 +180,32 @@ def test_deterministic_on_cuda_means_deterministic_kernels(backend_flags):
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     runtime.configure_backends(torch.device("cuda", 0), TrainerConfig(deterministic=False))
     assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+
+
+class _Flags:
+    """A torch.backends namespace that records what is set on it."""
+
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs, set={})
+
+    def __setattr__(self, name, value):
+        self.set[name] = value
+
+
+@pytest.mark.parametrize("new_api", [True, False], ids=["fp32_precision", "allow_tf32"])
+def test_tf32_is_set_through_the_api_this_torch_has(monkeypatch, new_api):
+    precision = {"fp32_precision": "none"} if new_api else {}
+    matmul, conv = _Flags(**precision), _Flags(**precision)
+    cudnn = _Flags(conv=conv)
+    monkeypatch.setattr(torch.backends.cuda, "matmul", matmul)
+    monkeypatch.setattr(torch.backends, "cudnn", cudnn)
+    runtime.configure_backends(torch.device("cuda", 0), TrainerConfig(deterministic=False))
+    if new_api:  # torch 2.9 and later: the allow_tf32 flags are deprecated
+        assert matmul.set == {"fp32_precision": "tf32"} and conv.set == {"fp32_precision": "tf32"}
+        assert "allow_tf32" not in cudnn.set
+    else:
+        assert matmul.set == {"allow_tf32": True} and cudnn.set["allow_tf32"] is True
+    assert cudnn.set["deterministic"] is False and cudnn.set["benchmark"] is True
 
 
 def test_a_cpu_run_leaves_the_cuda_settings_alone(backend_flags):

@@ -1,7 +1,7 @@
 """What two gloo ranks must agree on besides the weights: a loss gone bad on one rank only, the
-EMA's BatchNorm statistics at evaluation, and the generators after a resume. Each test starts
-two rank processes (torch.multiprocessing, spawn) that run the trainer in-process, so a rank
-can be changed from the test (a NaN on rank 1 only)."""
+EMA's BatchNorm statistics at evaluation, the generators after a resume, and the process group
+ending with the run. Each test starts two rank processes (torch.multiprocessing, spawn) that
+run the trainer in-process, so a rank can be changed from the test (a NaN on rank 1 only)."""
 from __future__ import annotations
 
 import json
@@ -72,17 +72,37 @@ def run_ranks(fn, *args, world: int = 2, timeout: float = HANG_S) -> list:
     return [got[rank] for rank in range(world)]
 
 
+def _record_group_end(out: Path, rank: int) -> None:
+    """Leave a file ``ended-<rank>`` in ``out`` when this process destroys its process group."""
+    import torch.distributed as dist
+
+    destroy = dist.destroy_process_group
+
+    def recorded(*args, **kwargs):
+        destroy(*args, **kwargs)
+        (out / f"ended-{rank}").touch()
+
+    dist.destroy_process_group = recorded
+
+
+def _group_ended_on_every_rank(out: Path, world: int = 2) -> bool:
+    return all((out / f"ended-{rank}").exists() for rank in range(world))
+
+
 # ----------------------------------------------------------------------------- a bad loss
 def _nan_on_rank_1(rank: int, cfg, out: Path) -> dict:
+    import torch.distributed as dist
+
     from ladder.train import trainer as trainer_mod
 
+    _record_group_end(out, rank)
     trainer_mod.Trainer.inject_nan_at = 0 if rank == 1 else None  # rank 1's first step only
     try:
         trainer_mod.train(cfg, out)
         stopped = None
     except trainer_mod.NonFiniteLoss as err:
         stopped = str(err)
-    return {"stopped": stopped}
+    return {"stopped": stopped, "group_kept": dist.is_initialized()}
 
 
 def test_a_bad_loss_on_one_rank_stops_every_rank_with_one_failed_result(tmp_path, cache_dir):
@@ -91,6 +111,8 @@ def test_a_bad_loss_on_one_rank_stops_every_rank_with_one_failed_result(tmp_path
     ranks = run_ranks(_nan_on_rank_1, cfg, tmp_path)
     for rank in ranks:  # both stop at the same check, naming rank 1's step
         assert rank["stopped"] and "NaN or inf at optimizer step 0 " in rank["stopped"]
+        assert rank["group_kept"]  # for a next run in the process; ended at exit:
+    assert _group_ended_on_every_rank(tmp_path)
     failed = json.loads((tmp_path / "result.json").read_text())
     assert failed["status"] == "failed" and failed["world_size"] == 2
     assert failed["error"].startswith("NonFiniteLoss: ") and "step 0 " in failed["error"]
@@ -109,6 +131,8 @@ def _rng_digest() -> dict:
 
 
 def _ema_then_resume(rank: int, cfg, resume_cfg, out: Path) -> dict:
+    import torch.distributed as dist
+
     from ladder.train import trainer as trainer_mod
 
     seen = {}
@@ -119,12 +143,14 @@ def _ema_then_resume(rank: int, cfg, resume_cfg, out: Path) -> dict:
         return real_run(self)
 
     trainer_mod.Trainer.run = run
+    _record_group_end(out, rank)
     trainer_mod.train(cfg, out)
     t = seen["trainer"]
     ema = t.ema.module
-    done = {"ema_buffers": _digest(ema.buffers()), "model_buffers": _digest(t.model.buffers())}
-    again = trainer_mod.Trainer(resume_cfg, out)  # what a rerun with more epochs does first
-    again.setup()
+    done = {"ema_buffers": _digest(ema.buffers()), "model_buffers": _digest(t.model.buffers()),
+            "group_kept": dist.is_initialized()}
+    again = trainer_mod.Trainer(resume_cfg, out)  # what a rerun with more epochs does first,
+    again.setup()  # in the same group
     again.load_checkpoint(again.ckpt_path)
     done["rng"] = _rng_digest()
     return done
@@ -146,6 +172,8 @@ def test_the_ema_is_evaluated_with_rank_0s_batchnorm_statistics(ema_ranks):
     (rank0, rank1), out = ema_ranks
     assert rank0["model_buffers"] == rank1["model_buffers"]
     assert rank0["ema_buffers"] == rank1["ema_buffers"]
+    assert rank0["group_kept"] and rank1["group_kept"]  # the next run in the process uses it
+    assert _group_ended_on_every_rank(out)  # ended when the process did
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "completed" and result["metrics"]["ema_top1"] is not None
 

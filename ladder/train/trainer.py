@@ -11,6 +11,7 @@ in ladder/train/preempt.py. Nothing here imports Hydra.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -33,8 +34,8 @@ from ladder.train.optim import Budget, build_optimizer, lr_at, make_budget
 from ladder.train.preempt import (PREEMPTED_EXIT_CODE, FaultInjection, Preempted, StopAgreement,
                             StopFlag)
 from ladder.train.run_results import RunInfo, Trained, completed_result
-from ladder.utils.runtime import (choose_cpu_threads, configure_backends, dist_info, pick_device,
-                            pick_dtype)
+from ladder.utils.runtime import (choose_cpu_threads, configure_backends, dist_info,
+                                  join_process_group, pick_device, pick_dtype, synchronize)
 from ladder.ladders.schema import TrainConfig
 from ladder.train.subject import subject_of
 from ladder.track.tracking import Tracker, create_tracker
@@ -49,6 +50,21 @@ class NonFiniteLoss(RuntimeError):
 
 # No bad step yet, in the ranks' agreement on the first one (a MIN over the ranks).
 NO_BAD_STEP = 2**62
+
+
+# Whether the last run of this process ended on every rank together (completed, or an agreed
+# stop); read at exit, see end_process_group.
+_last_run = {"agreed": True}
+
+
+def end_process_group() -> None:
+    """At exit, destroy the process group a trainer created (NCCL wants it before the process
+    ends), unless the last run failed alone: a rank may then be inside a collective, and the
+    process just exits. The group is not ended after each run: in-process runs (a Hydra
+    multirun under torchrun) share it, since a group destroyed and created again under torchrun
+    can meet the old group's keys in torchrun's store."""
+    if _last_run["agreed"] and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def seed_generators(seed: int) -> None:
@@ -94,11 +110,11 @@ class Trainer:
     # -- setup ---------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.cfg
-        if self.world > 1 and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and cfg.trainer.device != "cpu" else "gloo"
-            dist.init_process_group(backend)
-        self.subject = subject_of(cfg)
+        # The device first: NCCL binds the group to the current device.
         self.device = pick_device(cfg.trainer.device, self.local_rank)
+        if self.world > 1 and join_process_group(self.device):
+            atexit.register(end_process_group)
+        self.subject = subject_of(cfg)
         self.dtype = pick_dtype(cfg.trainer.precision, self.device)
         configure_backends(self.device, cfg.trainer)
         seed_generators(cfg.seed + self.rank)  # before any weights are drawn
@@ -289,8 +305,7 @@ class Trainer:
                 self.set_lr()
         if progress is not None:
             progress.close()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(self.device)
         self.train_time += time.time() - t_start
         self.train_images += images * self.world
         self.last_epoch_img_s = images * self.world / max(1e-9, time.time() - t_start)
@@ -432,19 +447,24 @@ def train(cfg: TrainConfig, output_dir: str | Path, command: str = "",
         return done
     trainer = Trainer(cfg, Path(output_dir), command, sweep_group)
     threads = torch.get_num_threads()  # setup() sets the run's; the caller gets its own back
+    agreed = False  # whether every rank ends here together: completed, or an agreed stop
     try:
         result = trainer.run()
+        agreed = True
     except Preempted:
+        agreed = True
         if trainer.is_main:
             print(f"[ladder] stopped by signal {trainer.stop.signum}: checkpoint written to "
                   f"{trainer.ckpt_path}; rerun the same command to resume", flush=True)
         trainer.tracker.finish(exit_code=PREEMPTED_EXIT_CODE)
         raise
     except BaseException as err:
+        agreed = isinstance(err, NonFiniteLoss)
         trainer.fail(err)
         raise
     finally:
         torch.set_num_threads(threads)
+        _last_run["agreed"] = agreed
         if cfg.trainer.compile:
             # Compiled graphs of this run's model are of no use to the next one in this process
             # (a Hydra multirun), and they count toward torch.compile's recompile limit.

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 
 def dist_info() -> tuple[int, int, int]:
@@ -16,17 +17,48 @@ def dist_info() -> tuple[int, int, int]:
 
 
 def pick_device(name: str, local_rank: int) -> torch.device:
+    """The run's device for ``trainer.device`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``).
+
+    A CUDA device is made this process's current device (``torch.cuda.set_device``), so that
+    NCCL, the caching allocator and every call without a device use it. Plain ``cuda`` is the
+    local rank's GPU; ``cuda:N`` is GPU N whatever the rank."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("trainer.device=cuda but no CUDA device is visible")
+    device = torch.device(name)
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"trainer.device={name} but no CUDA device is visible")
+    count = torch.cuda.device_count()
+    if device.index is None:
         # Clusters that give each task only its own GPU (SLURM's --gpus-per-task, or
         # CUDA_VISIBLE_DEVICES per rank) show one device to a process of local rank 3.
-        index = local_rank % torch.cuda.device_count()
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    return torch.device(name)
+        index = local_rank % count
+    elif device.index < count:
+        index = device.index
+    else:
+        raise RuntimeError(f"trainer.device={name} but only {count} CUDA device(s) are visible")
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def join_process_group(device: torch.device) -> bool:
+    """Join torchrun's process group, once ``device`` is chosen and current: NCCL for a CUDA
+    device, bound to it (``device_id``), gloo otherwise. Returns whether this call created the
+    group (whoever creates it destroys it); a group that exists already is left as it is."""
+    if dist.is_initialized():
+        return False
+    if device.type == "cuda":
+        dist.init_process_group("nccl", device_id=device)
+    else:
+        dist.init_process_group("gloo")
+    return True
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (a no-op off CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def configure_backends(device: torch.device, trainer) -> None:
@@ -36,15 +68,21 @@ def configure_backends(device: torch.device, trainer) -> None:
     torch's deterministic algorithms are on (warn-only: an op without a deterministic CUDA
     kernel warns, naming itself, rather than failing the run), and cuBLAS gets the fixed
     workspace it needs for reproducible matmuls. TF32 stays on either way (it is deterministic,
-    only less precise than fp32). On a CPU the kernels are deterministic already.
+    only less precise than fp32), set through ``fp32_precision`` where torch has it (the
+    ``allow_tf32`` flags are deprecated there, and torch refuses to read them once the new
+    setting is used). On a CPU the kernels are deterministic already.
     """
     if device.type != "cuda":
         return
     deterministic = bool(trainer.deterministic)
     torch.backends.cudnn.benchmark = bool(trainer.cudnn_benchmark) and not deterministic
     torch.backends.cudnn.deterministic = deterministic
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+    else:  # torch before 2.9
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if deterministic:
         # Read when cuBLAS creates its handle: before the first matmul of this process.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
