@@ -1,9 +1,15 @@
 """scripts/sweep.py on ladder/train/jobs.py: real train.py processes into OUT/<rung>/seed<S>/, every
-job runs and is reported when jobs fail, and a rerun resumes (a completed job is not retrained)."""
+job runs and is reported when jobs fail, and a rerun resumes (a completed job is not retrained).
+The GPU placement, on the CPU: the command and environment each job receives."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
+import time
+from collections import Counter
 
 import pytest
 
@@ -56,3 +62,222 @@ def test_threads_default_to_the_cores_each_job_gets(monkeypatch):
 
     monkeypatch.setattr(jobs, "available_cores", lambda: 8)
     assert (jobs.default_threads(1), jobs.default_threads(2), jobs.default_threads(16)) == (8, 4, 1)
+
+
+# ----------------------------------------------------------------------------- GPU placement
+# Each job's command and environment as the sweep hands them to subprocess.Popen, recorded on
+# the CPU: which GPUs (CUDA_VISIBLE_DEVICES) and which rendezvous port every job holds while it
+# runs, and how many jobs share a GPU at the busiest moment.
+class Recorder:
+    """Stands in for subprocess.Popen: each "process" holds its GPUs for ``hold`` seconds."""
+
+    def __init__(self, hold: float = 0.3):
+        self.hold, self.lock = hold, threading.Lock()
+        self.calls: list[tuple[list[str], dict]] = []
+        self.running, self.peak = 0, 0
+        self.on_gpu: Counter = Counter()
+        self.peak_on_gpu: Counter = Counter()
+        self.ports: set[str] = set()
+        self.port_clash = False
+
+    def __call__(self, cmd, stdout=None, stderr=None, env=None, cwd=None):
+        return self.Process(self, list(cmd), dict(env))
+
+    class Process:
+        def __init__(self, rec, cmd, env):
+            self.rec, self.cmd, self.env = rec, cmd, env
+            self.gpus = [g for g in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
+            self.port = next((a.split(":")[-1] for a in cmd if a.startswith("--rdzv_endpoint=")),
+                             None)
+            with rec.lock:
+                rec.calls.append((cmd, env))
+                rec.running += 1
+                rec.peak = max(rec.peak, rec.running)
+                for gpu in self.gpus:
+                    rec.on_gpu[gpu] += 1
+                    rec.peak_on_gpu[gpu] = max(rec.peak_on_gpu[gpu], rec.on_gpu[gpu])
+                if self.port is not None:
+                    rec.port_clash |= self.port in rec.ports
+                    rec.ports.add(self.port)
+
+        def wait(self):
+            time.sleep(self.rec.hold)
+            with self.rec.lock:
+                self.rec.running -= 1
+                for gpu in self.gpus:
+                    self.rec.on_gpu[gpu] -= 1
+                self.rec.ports.discard(self.port)
+            return 0
+
+        def send_signal(self, sig):
+            pass
+
+
+@pytest.fixture
+def node(monkeypatch):
+    """A machine with ``gpus`` GPUs and 16 cores as the runner sees them; Popen recorded."""
+    from ladder.train import jobs
+
+    def make(gpus: int, hold: float = 0.3) -> Recorder:
+        rec = Recorder(hold)
+        monkeypatch.setattr(jobs, "visible_gpus", lambda: [str(i) for i in range(gpus)])
+        monkeypatch.setattr(jobs, "available_cores", lambda: 16)
+        monkeypatch.setattr(jobs.subprocess, "Popen", rec)
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        return rec
+
+    return make
+
+
+def sweep_main(args, tmp_path):
+    import sweep
+
+    return sweep.main([*args, "--out", str(tmp_path / "sweep"), "--", "logger=none"])
+
+
+def first_line(capsys) -> str:
+    return capsys.readouterr().out.splitlines()[0]
+
+
+def test_eight_gpus_run_eight_jobs_at_once_each_on_its_own_gpu(node, tmp_path, capsys):
+    rec = node(8)
+    assert sweep_main(["--rungs", "ladder", "--seeds", "0", "--gpus", "auto"], tmp_path) == 0
+    line = first_line(capsys)
+    assert "17 rungs x 1 seeds: 17 jobs, 8 at once, 2 threads each" in line
+    assert "on GPUs 0,1,2,3,4,5,6,7: one job per GPU" in line
+    assert len(rec.calls) == 17 and rec.peak == 8  # eight at once ...
+    assert set(rec.peak_on_gpu) == {str(i) for i in range(8)}  # ... on all eight GPUs ...
+    assert max(rec.peak_on_gpu.values()) == 1  # ... never two on one
+    for cmd, env in rec.calls:
+        assert cmd[1].endswith("train.py") and "torch.distributed.run" not in cmd
+        assert len(env["CUDA_VISIBLE_DEVICES"].split(",")) == 1
+        assert env["OMP_NUM_THREADS"] == "2"  # 16 cores / 8 jobs
+
+
+def test_jobs_alone_spread_over_the_gpus(node, tmp_path, capsys):
+    rec = node(8)
+    assert sweep_main(["--rungs", "milestones", "--seeds", "0", "--jobs", "3"], tmp_path) == 0
+    assert "7 jobs, 3 at once, 5 threads each, on GPUs 0,1,2,3,4,5,6,7: one job per GPU" in \
+        first_line(capsys)
+    assert rec.peak == 3 and max(rec.peak_on_gpu.values()) == 1
+
+
+def test_two_gpus_per_job_run_under_torchrun_on_pairs_with_their_own_ports(node, tmp_path,
+                                                                           capsys):
+    rec = node(4)
+    assert sweep_main(["--rungs", "milestones", "--seeds", "0", "--gpus-per-job", "2"],
+                      tmp_path) == 0
+    line = first_line(capsys)
+    assert "7 jobs, 2 at once, 4 threads each per process" in line
+    assert "2 GPUs per job under torchrun (0,1 | 2,3)" in line
+    assert rec.peak == 2 and max(rec.peak_on_gpu.values()) == 1 and not rec.port_clash
+    for cmd, env in rec.calls:
+        assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
+                           "--nproc_per_node=2", "--rdzv_backend=c10d"]
+        assert cmd[6].startswith("--rdzv_endpoint=localhost:") and cmd[8].endswith("train.py")
+        assert env["CUDA_VISIBLE_DEVICES"] in ("0,1", "2,3")
+        assert env["OMP_NUM_THREADS"] == "4"  # 16 cores / (2 jobs x 2 processes)
+
+
+def test_two_jobs_share_each_gpu(node, tmp_path, capsys):
+    rec = node(4)
+    assert sweep_main(["--rungs", "milestones", "--seeds", "0,1", "--gpus", "1,3",
+                       "--jobs-per-gpu", "2"], tmp_path) == 0
+    assert "14 jobs, 4 at once, 4 threads each, on GPUs 1,3: 2 jobs per GPU" in first_line(capsys)
+    assert rec.peak == 4 and rec.peak_on_gpu == Counter({"1": 2, "3": 2})
+    assert {env["CUDA_VISIBLE_DEVICES"] for _, env in rec.calls} == {"1", "3"}
+    rec = node(2)  # --jobs alone: as many per GPU as it takes
+    assert sweep_main(["--rungs", "milestones", "--seeds", "0", "--jobs", "4"], tmp_path) == 0
+    assert "4 at once, 4 threads each, on GPUs 0,1: 2 jobs per GPU" in first_line(capsys)
+    assert rec.peak == 4 and rec.peak_on_gpu == Counter({"0": 2, "1": 2})
+
+
+def test_without_gpus_jobs_get_no_cuda_visible_devices(node, tmp_path, capsys):
+    rec = node(0)
+    assert sweep_main(["--rungs", "milestones", "--seeds", "0", "--jobs", "2"], tmp_path) == 0
+    line = first_line(capsys)
+    assert line.endswith(f"7 jobs, 2 at once, 8 threads each, into {tmp_path / 'sweep'}")
+    assert rec.peak == 2 and all("CUDA_VISIBLE_DEVICES" not in env for _, env in rec.calls)
+    rec = node(8)  # --gpus none: no placement, as before
+    assert sweep_main(["--rungs", "milestones", "--jobs", "2", "--gpus", "none"], tmp_path) == 0
+    assert "GPUs not placed" in first_line(capsys)
+    assert all("CUDA_VISIBLE_DEVICES" not in env for _, env in rec.calls)
+
+
+def test_the_visible_gpus_are_those_cuda_visible_devices_names(monkeypatch):
+    import torch
+
+    from ladder.train import jobs
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # e.g. SLURM's allocation
+    assert jobs.visible_gpus() == ["3", "5"]
+    placement, _ = jobs.plan_placement("1,")
+    assert placement.groups == (("5",),)  # indices count among the visible GPUs
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert jobs.visible_gpus() == ["0", "1"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert jobs.visible_gpus() == []
+
+
+@pytest.mark.parametrize("args, gpus, message", [
+    (["--gpus", "0,9"], 8, "--gpus 0,9: there is no GPU 9 here, 8 are visible (0-7)."),
+    (["--gpus", "16"], 8, "--gpus 16 asks for 16 GPUs, but 8 are visible (0-7)."),
+    (["--gpus", "2"], 0, "--gpus 2 asks for 2 GPUs, but no CUDA device is visible."),
+    (["--gpus", "0,0"], 8, "--gpus 0,0 names GPU 0 twice"),
+    (["--gpus", "all"], 8, "--gpus all: give auto, none, a number of GPUs, or GPU indices"),
+    (["--gpus-per-job", "4", "--gpus", "0,1"], 8,
+     "--gpus-per-job 4 is more than the 2 GPUs placed (--gpus 0,1)."),
+    (["--gpus-per-job", "2"], 0,
+     "--gpus-per-job 2 places jobs on GPUs, but none are placed (no CUDA device is visible)."),
+    (["--jobs-per-gpu", "0"], 8, "--jobs-per-gpu 0: at least one job must run on a GPU."),
+    (["--gpus-per-job", "0"], 8, "--gpus-per-job 0: a job needs at least one GPU."),
+    (["--jobs", "0"], 8, "--jobs 0: at least one job must run at a time."),
+])
+def test_a_bad_placement_is_refused_in_one_sentence_before_any_job(node, tmp_path, capsys, args,
+                                                                   gpus, message):
+    rec = node(gpus)
+    with pytest.raises(SystemExit) as stop:
+        sweep_main(["--rungs", "milestones", *args], tmp_path)
+    assert stop.value.code == 2
+    assert f"error: {message}" in capsys.readouterr().err
+    assert not rec.calls and not (tmp_path / "sweep").exists()
+
+
+def test_a_job_pinned_to_one_gpu_is_refused_with_a_placement(node, tmp_path):
+    rec = node(8)
+    with pytest.raises(SystemExit, match="trainer.device=cuda:1 puts every job on one GPU"):
+        sweep_main(["--rungs", "milestones", "--", "trainer.device=cuda:1"], tmp_path)
+    assert not rec.calls
+
+
+def test_sigterm_stops_the_running_jobs_and_starts_no_more(monkeypatch, tmp_path, capsys):
+    """The runner passes SIGTERM on to its running jobs (which checkpoint and exit 75), starts
+    none of the others and exits 75, so that rerunning (a requeue) resumes."""
+    from ladder.train import jobs
+
+    signalled = []
+
+    class Process:
+        def __init__(self, cmd, stdout=None, stderr=None, env=None, cwd=None):
+            self.stopped = threading.Event()
+
+        def wait(self):
+            self.stopped.wait(30)
+            return 75
+
+        def send_signal(self, sig):
+            signalled.append(sig)
+            self.stopped.set()
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", Process)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    todo = [jobs.Job("micro", ("+rung=micro",), seed) for seed in range(4)]
+    assert jobs.run_jobs(todo, tmp_path / "runs", at_once=2, threads=1) == 75
+    timer.join()
+    assert signalled == [signal.SIGTERM, signal.SIGTERM]
+    assert "2 stopped or failed, 2 not started; rerun the command to resume" in \
+        capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back

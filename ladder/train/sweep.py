@@ -6,8 +6,10 @@ timm model, :mod:`.subject`) writing to ``OUT/<rung or backbone>/seed<seed>/`` (
 ``multirun/<experiment>`` by default, ``multirun/<experiment>-backbones`` for backbones): the
 same layout as ``train.py -m``, so ``scripts/roadmap.py OUT`` reports it. Rerunning resumes (a
 completed job is skipped by train.py, an interrupted one continues from its checkpoint); up to
-``at_once`` jobs run together (:mod:`.jobs`). ``first`` starts the jobs of those rungs (all
-seeds, rung by rung) before the others, so a sweep cut short by a time limit has finished them.
+``at_once`` jobs run together, on ``placement``'s GPUs (:mod:`.jobs`: one job per GPU, several
+GPUs per job under torchrun, or several jobs per GPU). ``first`` starts the jobs of those rungs
+(all seeds, rung by rung) before the others, so a sweep cut short by a time limit has finished
+them.
 Budgets run every job at each ``trainer.budget``, budget B's runs in
 ``OUT/<rung>/seed<seed>-budget<B>/`` (budget 1: ``seed<seed>``), the folders
 ``train.py -m trainer.budget=1,2,4`` makes.
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ladder.ladders import rungs
-from ladder.train.jobs import REPO, Job, run_jobs
+from ladder.train.jobs import REPO, Job, Placement, run_jobs
 
 
 def rung_list(spec: str, ladder: str | None = None) -> list[str]:
@@ -94,10 +96,12 @@ def default_out(overrides: Sequence[str], backbones: bool = False) -> str:
 def run_sweep(*, rungs_spec: str = "milestones", backbones: Sequence[str] | None = None,
               first: str | None = None, seeds: Sequence[int] = (0,), budgets: str | None = None,
               at_once: int = 1, threads: int | None = None, out: Path | str | None = None,
-              config_dirs: Sequence[str] = (), overrides: Sequence[str] = ()) -> int:
-    """Every (rung or backbone, seed[, budget]) job, the ``first`` rungs' ahead; the exit
-    status of :func:`.jobs.run_jobs` (1 if any job failed). An unknown rung raises ValueError
-    before any job runs."""
+              config_dirs: Sequence[str] = (), overrides: Sequence[str] = (),
+              placement: Placement | None = None) -> int:
+    """Every (rung or backbone, seed[, budget]) job, the ``first`` rungs' ahead, on
+    ``placement``'s GPUs (:func:`.jobs.plan_placement`); the exit status of
+    :func:`.jobs.run_jobs` (1 if any job failed). An unknown rung raises ValueError before any
+    job runs."""
     config_dirs = [str(Path(d).expanduser().resolve()) for d in config_dirs]
     rungs.set_search_path(config_dirs)
     hydra_args = tuple(a for d in config_dirs for a in ("--config-dir", d))
@@ -106,9 +110,16 @@ def run_sweep(*, rungs_spec: str = "milestones", backbones: Sequence[str] | None
     switch = "backbone=" if backbones else "+rung="
     seeds = list(seeds)
     budget_values, overrides = budget_list(budgets, overrides)
+    if placement is not None and placement.groups:
+        pinned = [o for o in overrides if o.split("=", 1)[0] == "trainer.device"
+                  and o.split("=", 1)[1].startswith("cuda:")]
+        if pinned:
+            raise SystemExit(f"sweep: error: {pinned[0]} puts every job on one GPU, against the "
+                             "placement: leave it out (each job gets its GPUs as "
+                             "CUDA_VISIBLE_DEVICES) or give --gpus none.")
     out = out if out is not None else default_out(overrides, bool(backbones))
-    print(f"[sweep] {len(names)} {'backbones' if backbones else 'rungs'} x {len(seeds)} "
-          f"seeds" + (f" x {len(budget_values)} budgets" if budget_values else ""), flush=True)
+    what = (f"{len(names)} {'backbones' if backbones else 'rungs'} x {len(seeds)} seeds"
+            + (f" x {len(budget_values)} budgets" if budget_values else "") + ": ")
     if budget_values is None:
         jobs = [Job(name, (*hydra_args, f"{switch}{name}"), seed)
                 for seed in seeds for name in names]
@@ -121,4 +132,4 @@ def run_sweep(*, rungs_spec: str = "milestones", backbones: Sequence[str] | None
     if first:
         jobs = first_jobs(jobs, rung_list(first, ladder), ladder)
     return run_jobs(jobs, Path(out), at_once=at_once, threads=threads, overrides=overrides,
-                    tag="sweep")
+                    tag="sweep", placement=placement, what=what)
