@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -281,3 +282,77 @@ def test_sigterm_stops_the_running_jobs_and_starts_no_more(monkeypatch, tmp_path
     assert "2 stopped or failed, 2 not started; rerun the command to resume" in \
         capsys.readouterr().out
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
+# ----------------------------------------------------------------------------- one node on SLURM
+def slurm_example(tmp_path, what, *overrides, **env):
+    """scripts/slurm_example.sh under stand-ins for srun and scontrol: the srun command line
+    (one argument a line), or None when srun was not called."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "srun.args"
+    bin_dir.mkdir(exist_ok=True)
+    record.unlink(missing_ok=True)
+    (bin_dir / "srun").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n')
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho node001\n")
+    for tool in ("srun", "scontrol"):
+        (bin_dir / tool).chmod(0o755)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PRESET",
+                                                                     "SEEDS", "GPUS_PER_JOB"))}
+    proc = subprocess.run(["bash", "scripts/slurm_example.sh", what, *overrides], cwd=REPO,
+                          env={**base, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                               "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "node001", **env},
+                          capture_output=True, text=True, timeout=60)
+    return proc, record.read_text().splitlines() if record.exists() else None
+
+
+def test_the_slurm_example_runs_a_ladder_on_one_nodes_gpus(node, tmp_path, capsys):
+    header = (REPO / "scripts" / "slurm_example.sh").read_text()
+    assert "#SBATCH --nodes=1\n" in header and "#SBATCH --gpus-per-node=8\n" in header
+    proc, ladder = slurm_example(tmp_path, "ladder", SLURM_JOB_NUM_NODES="1")
+    assert proc.returncode == 0, proc.stderr
+    assert ladder == ["--ntasks=1", "--kill-on-bad-exit=1", "python", "scripts/sweep.py",
+                      "--rungs", "ladder", "--first", "milestones", "--seeds", "0,1,2", "--gpus",
+                      "auto", "--gpus-per-job", "1", "--", "preset=imagenet",
+                      "data.root=/data/imagenet"]
+    proc, srun = slurm_example(tmp_path, "milestones", "trainer.epochs=3",
+                               SLURM_JOB_NUM_NODES="1", PRESET="imagenette_gpu", SEEDS="0",
+                               GPUS_PER_JOB="2")
+    assert proc.returncode == 0, proc.stderr
+    assert srun[srun.index("--seeds"):] == ["--seeds", "0", "--gpus", "auto", "--gpus-per-job",
+                                            "2", "--", "preset=imagenette_gpu", "trainer.epochs=3"]
+
+    # That sweep on an 8-GPU node: 51 jobs, eight at once, each on its own GPU.
+    rec = node(8, hold=0.05)
+    args = ladder[4:]
+    args[args.index("--"):args.index("--")] = ["--out", str(tmp_path / "sweep")]
+    import sweep
+
+    assert sweep.main(args) == 0
+    assert "51 jobs, 8 at once, 2 threads each, on GPUs 0,1,2,3,4,5,6,7: one job per GPU" in \
+        capsys.readouterr().out
+    assert len(rec.calls) == 51 and rec.peak == 8 and max(rec.peak_on_gpu.values()) == 1
+
+
+def test_the_slurm_launcher_asks_for_one_nodes_gpus_at_once():
+    """hydra/launcher=slurm: one node per job, one job of the array at a time by default."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from ladder.ladders.compose import compose_config
+
+    launcher = compose_config("micro", ["hydra/launcher=slurm"],
+                              return_hydra_config=True).hydra.launcher
+    assert (launcher.nodes, launcher.gpus_per_node, launcher.array_parallelism) == (1, 8, 1)
+
+
+def test_the_slurm_example_refuses_a_sweep_over_several_nodes(tmp_path):
+    proc, srun = slurm_example(tmp_path, "ladder", SLURM_JOB_NUM_NODES="4")
+    assert proc.returncode == 2 and srun is None
+    assert "a sweep runs on one node: submit it with --nodes=1" in proc.stderr
+
+
+def test_the_slurm_example_trains_one_rung_on_every_gpu_of_its_nodes(tmp_path):
+    proc, srun = slurm_example(tmp_path, "micro", "seed=1", SLURM_JOB_NUM_NODES="4",
+                               SLURM_GPUS_ON_NODE="4")
+    assert proc.returncode == 0, proc.stderr
+    assert srun[:6] == ["--kill-on-bad-exit=1", "python", "-m", "torch.distributed.run",
+                        "--nnodes=4", "--nproc_per_node=4"]
+    assert "--rdzv_endpoint=node001:29500" in srun and srun[-2:] == ["trainer.batch_size=128",
+                                                                     "seed=1"]
