@@ -205,6 +205,28 @@ def test_without_gpus_jobs_get_no_cuda_visible_devices(node, tmp_path, capsys):
     assert all("CUDA_VISIBLE_DEVICES" not in env for _, env in rec.calls)
 
 
+@pytest.mark.slow
+def test_two_torchrun_jobs_at_once_train_on_their_own_ports(tmp_path, cache_dir, monkeypatch,
+                                                              capsys):
+    """Real processes: two jobs of two GPUs each on a node of four (standing in for the CPU
+    here, trainer.device=cpu) run as torchrun's two-process groups side by side."""
+    import sweep
+
+    from ladder.train import jobs
+
+    monkeypatch.setattr(jobs, "visible_gpus", lambda: ["0", "1", "2", "3"])
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    out = tmp_path / "sweep"
+    assert sweep.main(["--rungs", "depthwise,kernel7", "--gpus-per-job", "2", "--threads", "1",
+                       "--out", str(out), "--", *tiny_overrides(cache_dir), "trainer.device=cpu",
+                       "trainer.channels_last=false"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 jobs, 2 at once" in printed and "2 ok, 0 failed" in printed
+    for rung in ("depthwise", "kernel7"):
+        result = json.loads((out / rung / "seed0" / "result.json").read_text())
+        assert result["status"] == "completed" and result["world_size"] == 2
+
+
 def test_the_visible_gpus_are_those_cuda_visible_devices_names(monkeypatch):
     import torch
 
