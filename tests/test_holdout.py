@@ -114,3 +114,4 @@ def test_a_run_scores_the_held_out_images_and_records_the_split(tiny, tmp_path, 
     train(plain, output_dir=tmp_path / "plain")
     no_split = json.loads((tmp_path / "plain" / "result.json").read_text())
     assert "holdout_top1" not in no_split["metrics"] and "holdout" not in no_split["data"]
+

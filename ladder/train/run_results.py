@@ -20,6 +20,7 @@ from ladder.track.tracking import Tracker
 from ladder.train.optim import Budget
 from ladder.train.subject import Subject
 from ladder.utils import checkpoint as ckpt
+from ladder.utils.provenance import reproducibility
 from ladder.utils.runtime import device_name, git_commit
 
 RESULT_SCHEMA = "ladder.result/1"
@@ -177,6 +178,7 @@ def finish(run: RunInfo, trained: Trained, tracker: Tracker, is_main: bool) -> d
         "train_img_per_s": trained.train_images / max(1e-9, trained.train_time_s),
         "data_pipeline": trained.pipeline,
         "device": device_name(trained.device),  # the card, or the CPU and its compute threads
+        "reproducibility": reproducibility(trained.device),  # what decides bit-identity
         "wall_time_s": trained.wall_time_s(),
         "wandb_run_id": trained.wandb_id,
     })

@@ -334,9 +334,10 @@ class Trainer:
                                 f"(epoch {self.epoch + 1}); stopping. The last good checkpoint "
                                 f"is {self.ckpt_path if self.ckpt_path.exists() else 'none'}")
 
-    def evaluate(self, module: nn.Module) -> dict[str, float]:
-        return evaluate(module, self.loaders.val, self.device, self.autocast, self.channels_last,
-                        self.cfg.model.num_classes, self.world)
+    def evaluate(self, module: nn.Module, loader=None) -> dict[str, float]:
+        """top1, top5 and val_loss of ``module`` over ``loader`` (default: the validation set)."""
+        return evaluate(module, self.loaders.val if loader is None else loader, self.device,
+                        self.autocast, self.channels_last, self.cfg.model.num_classes, self.world)
 
     def end_epoch(self) -> dict[str, Any]:
         """Evaluate the plain module (never the compiled or DDP one) and record the epoch."""
