@@ -100,13 +100,7 @@ KILL_GRACE=${KILL_GRACE:-10}
 gpu_setup gpu-check "$TOTAL_S"
 rm -rf "$WORK"; mkdir -p "$WORK" "$DIR/rounds"
 
-if [ -n "${DATA:-}" ] || [ -d data_local/imagenette-64 ]; then
-  DATA="${DATA:-data_local/imagenette-64}"; DATA_ARGS=("data.root=$DATA")
-elif [ -n "$CPU" ]; then
-  DATA_ARGS=(data=demo data.train_per_class=24 data.val_per_class=6)  # generated, 64 px here
-else
-  DATA_ARGS=()  # data=imagenette: downloaded and shrunk into $LADDER_CACHE on first use
-fi
+gpu_data_args
 COMMON=(preset=imagenette_gpu ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} logger=none trainer.progress=false
         trainer.checkpoint_epochs=false experiment=gpu_check ${DEV[@]+"${DEV[@]}"})
 RA=$(sed -n 's/^randaugment: *\([^ #]*\).*/\1/p' conf/recipe/modern.yaml)  # the recipe's policy

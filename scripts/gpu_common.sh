@@ -167,6 +167,17 @@ gpu_give_up() {
   exit 1
 }
 
+gpu_data_args() {  # DATA_ARGS: DATA's folder (or data_local/imagenette-64) when there is one,
+                   # the generated demo in CPU mode, else Imagenette's download
+  if [ -n "${DATA:-}" ] || [ -d data_local/imagenette-64 ]; then
+    DATA="${DATA:-data_local/imagenette-64}"; DATA_ARGS=("data.root=$DATA")
+  elif [ -n "$CPU" ]; then
+    DATA_ARGS=(data=demo data.train_per_class=24 data.val_per_class=6)  # generated, 64 px here
+  else
+    DATA_ARGS=()  # data=imagenette: downloaded and shrunk into $LADDER_CACHE on first use
+  fi
+}
+
 step_selected() {  # NAME: in LADDER_GPU_STEPS (or that is unset)
   [ -z "${LADDER_GPU_STEPS:-}" ] && return 0
   local pattern

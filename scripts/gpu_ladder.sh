@@ -102,13 +102,7 @@ else
   rm -rf "$WORK"; mkdir -p "$WORK"
 fi
 
-if [ -n "${DATA:-}" ] || [ -d data_local/imagenette-64 ]; then
-  DATA="${DATA:-data_local/imagenette-64}"; DATA_ARGS=("data.root=$DATA")
-elif [ -n "$CPU" ]; then
-  DATA_ARGS=(data=demo data.train_per_class=24 data.val_per_class=6)  # generated, 64 px here
-else
-  DATA_ARGS=()  # data=imagenette: downloaded and shrunk into $LADDER_CACHE on first use
-fi
+gpu_data_args
 COMMON=(preset=imagenette_gpu ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} logger=none
         trainer.checkpoint_epochs=false ${DEV[@]+"${DEV[@]}"})
 

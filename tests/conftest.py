@@ -137,3 +137,22 @@ def write_image_folder(root: Path, classes=("a", "b", "c"), train=6, val=3, size
                 arr = rng.integers(0, 60, (size, size, 3)) + 60 * i
                 Image.fromarray(arr.astype("uint8")).save(d / f"{j}.jpg")
     return root
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc: torchrun puts each worker in its own session,
+    so killing the process group is not enough)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

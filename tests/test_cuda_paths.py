@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, tiny_overrides
+from conftest import REPO, descendants, tiny_overrides
 from ladder.train import run_state
 from ladder.utils import runtime
 from ladder.ladders.schema import TrainerConfig
@@ -313,7 +313,7 @@ def test_ranks_agree_to_stop_within_two_steps_when_steps_are_slow(tmp_path, cach
         while not (run / "checkpoints" / "last.pt").exists():  # step 2 of a 20-step epoch
             assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
             time.sleep(0.1)
-        workers = [pid for pid in _descendants(proc.pid) if _rank_of(pid) == "1"]
+        workers = [pid for pid in descendants(proc.pid) if _rank_of(pid) == "1"]
         assert len(workers) == 1, workers
         os.kill(workers[0], signal.SIGTERM)
         signalled = time.time()
@@ -327,20 +327,3 @@ def test_ranks_agree_to_stop_within_two_steps_when_steps_are_slow(tmp_path, cach
     state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
     assert state["epoch"] == 0 and 2 <= state["step"] <= 7, state["step"]
     assert stopped_after < 15, stopped_after
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found

@@ -19,7 +19,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import REPO, tiny_overrides, write_image_folder
+from conftest import REPO, descendants, tiny_overrides, write_image_folder
 from ladder.ladders.compose import compose_config
 from ladder.train.trainer import StopFlag, Trainer, train
 
@@ -47,25 +47,6 @@ def _env(cache_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (from /proc: torchrun puts each worker in its own session,
-    so killing the process group is not enough)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float):
     """Run ``cmd``; past ``timeout`` kill it and every process it started (torchrun's workers,
     submitit's jobs), so a hung collective leaves nothing behind, and fail."""
@@ -74,7 +55,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float):
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        for pid in [proc.pid, *_descendants(proc.pid)]:
+        for pid in [proc.pid, *descendants(proc.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -245,14 +226,14 @@ def test_a_signal_on_one_rank_stops_all_ranks_at_the_same_step(tmp_path, cache_d
         while not (run / "checkpoints" / "last.pt").exists():  # the first epoch is done
             assert proc.poll() is None and time.time() < deadline, "the run did not start"
             time.sleep(0.2)
-        rank1 = [pid for pid in _descendants(proc.pid) if _rank_of(pid) == "1"]
+        rank1 = [pid for pid in descendants(proc.pid) if _rank_of(pid) == "1"]
         assert len(rank1) == 1
         os.kill(rank1[0], signal.SIGUSR1)
         out, err = proc.communicate(timeout=HANG_S)
     except subprocess.TimeoutExpired:
         out, err = "", ""
     finally:
-        for pid in [proc.pid, *_descendants(proc.pid)]:
+        for pid in [proc.pid, *descendants(proc.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
