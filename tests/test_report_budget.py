@@ -341,8 +341,18 @@ def test_epochs_from_the_config_include_the_budget():
 
 
 def _fake_train(calls: list[list[str]]):
-    """Stands in for subprocess.run in ladder.train.jobs: records the command and writes the
-    result.json a run would, into the folder the command names."""
+    """Stands in for subprocess.Popen in ladder.train.jobs: records the command and writes the
+    result.json a run would, into the folder the command names; the process ends at once."""
+    class Finished:
+        def __init__(self, cmd, **kw):
+            run(cmd)
+
+        def wait(self) -> int:
+            return 0
+
+        def send_signal(self, sig) -> None:
+            pass
+
     def run(cmd, **kw):
         calls.append(cmd)
         args = dict(a.split("=", 1) for a in cmd[2:] if "=" in a)
@@ -357,7 +367,7 @@ def _fake_train(calls: list[list[str]]):
             "optimizer_steps": int(100 * budget), "data": NETTE, "metrics": {"top1": top1},
             "config": {}}))
         return subprocess.CompletedProcess(cmd, 0)
-    return run
+    return Finished
 
 
 def test_sweep_budgets_writes_the_folders_the_budget_view_reads(tmp_path, monkeypatch, capsys):
@@ -367,7 +377,7 @@ def test_sweep_budgets_writes_the_folders_the_budget_view_reads(tmp_path, monkey
     from ladder.ladders.conf_store import budget_suffix
 
     calls: list[list[str]] = []
-    monkeypatch.setattr(jobs.subprocess, "run", _fake_train(calls))
+    monkeypatch.setattr(jobs.subprocess, "Popen", _fake_train(calls))
     out = tmp_path / "sweep"
     code = sweep.main(["--rungs", f"{BOTTOM},micro", "--seeds", "0,1", "--budgets", "1,2,0.5",
                        "--first", "micro", "--out", str(out), "--", "preset=demo"])
@@ -394,7 +404,7 @@ def test_sweep_budgets_from_an_override_and_bad_budgets(tmp_path, monkeypatch):
     from ladder.train import jobs
 
     calls: list[list[str]] = []
-    monkeypatch.setattr(jobs.subprocess, "run", _fake_train(calls))
+    monkeypatch.setattr(jobs.subprocess, "Popen", _fake_train(calls))
     out = tmp_path / "sweep"
     assert sweep.main(["--rungs", BOTTOM, "--out", str(out), "--", "trainer.budget=4"]) == 0
     assert (out / BOTTOM / "seed0-budget4" / "result.json").exists()
