@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ladder.data.common import default_cache_dir
+from ladder.data.common import default_cache_dir, publish
 from ladder.ladders.schema import DataConfig
 
 DEMO_VERSION = "demo-v2"
@@ -90,11 +90,4 @@ def ensure_demo_dataset(cfg: DataConfig) -> Path:
             rng = np.random.default_rng([seed, label])
             for i in range(per_class):
                 _demo_image(label, rng).save(out / f"{i:05d}.jpg", quality=90)
-    (tmp / ".complete").write_text("ok\n")
-    try:
-        tmp.rename(root)
-    except OSError:  # another process finished first
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return publish(tmp, root)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ladder.data.common import DataError, default_cache_dir
+from ladder.data.common import DataError, default_cache_dir, publish
 from ladder.ladders.schema import DataConfig
 
 SOURCE = "imagenette2-160"  # torchvision's Imagenette(size="160px") folder name
@@ -64,12 +64,7 @@ def shrink_folder(src: Path, dst: Path, size: int) -> Path:
                     left, top = (im.width - size) // 2, (im.height - size) // 2
                     im.crop((left, top, left + size, top + size)).save(
                         out / (f.stem + ".JPEG"), quality=95)
-    (tmp / ".complete").write_text("ok\n")
-    try:
-        tmp.rename(dst)
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dst
+    return publish(tmp, dst)
 
 
 def imagenette_root(data: DataConfig) -> Path:
