@@ -17,7 +17,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 import ladder.ladders.conf_store  # noqa: F401  (registers the schema)
 from ladder.ladders import rungs
-from ladder.ladders.compose import to_typed
+from ladder.ladders.compose import apply_proxy, to_typed
 from ladder.nets.config import ConfigError
 from ladder.data.loaders import DataError
 from ladder.utils.checkpoint import CheckpointError
@@ -73,7 +73,8 @@ def main(cfg: DictConfig) -> float | None:
     rungs.set_search_path([s.path for s in hc.runtime.config_sources if s.schema == "file"])
     multirun = hc.mode == RunMode.MULTIRUN
     try:
-        typed = to_typed(cfg)  # validates every value, naming the key
+        # the proxy's settings for this rung's recipe, then every value checked, naming the key
+        typed = to_typed(apply_proxy(cfg, hc.overrides.task))
     except (ConfigError, MissingMandatoryValue) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -72,8 +72,45 @@ def compose_config(rung: str | None, overrides: Sequence[str] = (),
         rungs.load_ladder(name).resolve(rung)  # clear error for unknown names
         extra.append(f"+rung={rung}")
     with _fresh_hydra():
-        return compose("train", overrides=searchpath_overrides() + extra + list(overrides),
-                       return_hydra_config=return_hydra_config)
+        cfg = compose("train", overrides=searchpath_overrides() + extra + list(overrides),
+                      return_hydra_config=return_hydra_config)
+    return apply_proxy(cfg, overrides)
+
+
+def override_keys(overrides: Sequence[str]) -> set[str]:
+    """The dotted keys a list of Hydra overrides sets (``+recipe.lr=1`` -> ``recipe.lr``)."""
+    return {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o or o.startswith("~")}
+
+
+def apply_proxy(cfg: DictConfig, overrides: Sequence[str] = ()) -> DictConfig:
+    """Apply the proxy preset's settings for the config's recipe (``proxy.by_recipe.<recipe>``,
+    conf/proxy/rules.yaml) to ``cfg`` in place and return it; a key the ``overrides`` (the
+    command line) set keeps the command line's value. A key the schema does not have fails
+    with its name."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from ladder.nets.config import ConfigError
+    from ladder.ladders.schema import PROXY_SECTIONS
+
+    recipe = OmegaConf.select(cfg, "recipe.name", default=None)
+    own = OmegaConf.select(cfg, f"proxy.by_recipe.{recipe}", default=None) if recipe else None
+    if not own:
+        return cfg
+    given = override_keys(overrides)
+    for section, values in OmegaConf.to_container(own, resolve=True).items():
+        if section not in PROXY_SECTIONS or not isinstance(values, dict):
+            raise ConfigError(f"proxy.by_recipe.{recipe}.{section} is not valid; allowed values: "
+                              f"a mapping under one of {', '.join(PROXY_SECTIONS)}")
+        for key, value in values.items():
+            dotted = f"{section}.{key}"
+            if dotted in given:
+                continue
+            try:
+                OmegaConf.update(cfg, dotted, value, merge=False)
+            except (ConfigAttributeError, ConfigKeyError) as err:
+                raise ConfigError(f"proxy.by_recipe.{recipe}.{dotted} is not valid: {section} "
+                                  f"has no key {key!r}") from err
+    return cfg
 
 
 def to_typed(cfg: DictConfig):

@@ -20,6 +20,7 @@ BAD_IMAGES = ("fail", "skip")
 PIPELINES = ("auto", "loader", "device")
 LR_SCALINGS = ("linear", "sqrt", "none")
 BY_RECIPE_KEYS = ("epochs", "lr_scaling", "global_batch", "batch_size")
+PROXY_SECTIONS = ("recipe", "model")  # what proxy.by_recipe.<recipe> may set
 
 
 def _positive(key: str, value: Any, allow_zero: bool = False) -> None:
@@ -262,6 +263,22 @@ class LoggerConfig:
 
 
 @dataclass
+class ProxyConfig:
+    """A proxy preset's calibrated settings for the rungs of one recipe (conf/proxy/rules.yaml):
+    ``by_recipe: {<recipe name>: {recipe: {lr: ...}, model: {layer_scale_init: ...}}}``. They
+    are applied to every rung trained with that recipe, before the config is typed
+    (:func:`ladder.ladders.compose.apply_proxy`); a key given on the command line wins. The
+    values applied are also recorded in the run's config where they land (``recipe.lr``)."""
+
+    by_recipe: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, sections in self.by_recipe.items():
+            for section in sections:
+                _choice(f"proxy.by_recipe.{name}", section, PROXY_SECTIONS)
+
+
+@dataclass
 class TrainConfig:
     """The root of ``conf/train.yaml``."""
 
@@ -282,6 +299,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.ladder, dict):

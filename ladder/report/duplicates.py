@@ -17,7 +17,8 @@ from ladder.report.load import RunResult, SectionKey
 # what was read; two copies of one folder are the same data).
 IGNORED_KEYS = ("seed", "output_dir", "logger", "trainer.progress", "trainer.log_every",
                 "trainer.resume", "trainer.checkpoint_every_steps", "trainer.checkpoint_epochs",
-                "trainer.budget", "data.num_workers")
+                "trainer.budget", "data.num_workers", "proxy")
+# (``proxy``: the preset's per-recipe settings; what they set is recorded where it lands.)
 MAX_KEYS = 4  # differing keys named in a sentence
 
 
