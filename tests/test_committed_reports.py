@@ -1,5 +1,6 @@
-"""Every committed report rebuilds from its runs with the command its folder's README gives:
-the markdown and CSV files come out byte for byte as committed (figures are not compared:
+"""Every committed report rebuilds from its runs with the command its folder's README gives
+(the roadmap, the backbones table, the proxy calibration): the markdown and CSV files come out
+byte for byte as committed (figures are not compared:
 their pixels depend on the installed matplotlib and fonts)."""
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def report_commands() -> list[tuple[str, list[str], str]]:
                     args = words[2:]
                 elif words[:3] == ["python", "-m", "ladder.report.backbones"]:
                     args = ["--backbones", *words[3:]]
+                elif words[:2] == ["python", "scripts/calibrate.py"] and "--report" in words:
+                    args = ["--calibration", *words[2:]]
                 else:
                     continue
                 i = args.index("--out")
@@ -39,7 +42,8 @@ COMMANDS = report_commands()
 
 def test_every_report_folder_names_its_command():
     folders = {p.parent.name for name in ("roadmap.md", "budget.md", "loo.md", "normbatch.md",
-                                          "backbones.md") for p in RESULTS.glob(f"*/{name}")}
+                                          "backbones.md", "calibration.md")
+               for p in RESULTS.glob(f"*/{name}")}
     assert folders <= {dest.split("/")[1] for _, _, dest in COMMANDS}
 
 
@@ -51,6 +55,14 @@ def test_a_committed_report_rebuilds_byte_for_byte(folder, args, dest, tmp_path,
     monkeypatch.chdir(ROOT)
     if args[0] == "--backbones":
         backbones.main([*args[1:], "--out", str(tmp_path)])
+    elif args[0] == "--calibration":
+        import runpy
+        import sys
+
+        monkeypatch.setattr(sys, "argv", ["calibrate.py", *args[1:], "--out", str(tmp_path)])
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(ROOT / "scripts" / "calibrate.py"), run_name="__main__")
+        assert done.value.code == 0
     else:
         main([*args, "--out", str(tmp_path)])
     written = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".md", ".csv"))

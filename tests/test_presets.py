@@ -8,7 +8,8 @@ move changed no resolved value of any section, under any preset, for a rung of e
 
 A key the schema gained after the snapshot was recorded is not in it; it must then hold the
 schema's default (no preset or rule sets it). After an intended change to what a preset
-composes to, record again: ``python tests/test_presets.py --record``.
+composes to, record again: ``python tests/test_presets.py --record`` (last recorded for the
+calibrated torchvision lr of conf/proxy/rules.yaml's ``proxy.by_recipe``).
 """
 from __future__ import annotations
 

@@ -159,14 +159,15 @@ def test_a_recipe_of_ones_own_misses_the_sgd_proxy_rules_until_a_preset_gives_th
     ladder = check_ladder("sgd", recipe_conf)
     assert ladder.kinds == {"sgd_step": "root", "sgd_cosine": "recipe"}
     # the package's SGD recipe gets 3x the epochs and the linear lr rule on the demo ...
-    assert _budget("sgd_step", "preset=demo") == ("torchvision", 24, 0.05)
+    assert _budget("sgd_step", "preset=demo") == ("torchvision", 24, 0.2)
     # ... a recipe of one's own, the same SGD under another name, silently does not
     assert _budget("sgd_cosine", "preset=demo") == ("torchvision_cosine", 8, 0.1)
     # the page's preset, or the two keys on the command line, give them back
-    assert _budget("sgd_cosine", "preset=demo_sgd") == ("torchvision_cosine", 24, 0.05)
-    assert _budget("sgd_step", "preset=demo_sgd") == ("torchvision", 24, 0.05)
+    assert _budget("sgd_cosine", "preset=demo_sgd") == ("torchvision_cosine", 24, 0.2)
+    assert _budget("sgd_step", "preset=demo_sgd") == ("torchvision", 24, 0.2)
     assert _budget("sgd_cosine", "preset=demo", "+trainer.by_recipe.torchvision_cosine.epochs=24",
-                   "+trainer.by_recipe.torchvision_cosine.lr_scaling=linear"
-                   ) == ("torchvision_cosine", 24, 0.05)
+                   "+trainer.by_recipe.torchvision_cosine.lr_scaling=linear",
+                   "+proxy.by_recipe.torchvision_cosine.recipe.lr=0.4"
+                   ) == ("torchvision_cosine", 24, 0.2)
     # at the paper's settings no per-recipe setting applies: the recipe's own epochs and batch
     assert _budget("sgd_cosine", "preset=imagenet") == ("torchvision_cosine", 90, 0.1)
