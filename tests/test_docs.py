@@ -64,6 +64,18 @@ def test_a_budget_view_gives_one_row_per_budget_and_none_twice():
                                                           (2.0, "milestones", (2, 2))]
 
 
+def test_a_folder_of_several_experiments_names_each_and_an_unrun_end_has_no_gap():
+    rows = [s for s in summary.collect() if s.folder == "micro-controls-cpu"]
+    assert [s.experiment for s in rows] == ["micro-base", "micro-layer_scale-0.1",
+                                            "micro-warmup-60"]
+    assert all(s.gap is None and s.micro is not None for s in rows)  # resnet50 not run
+    table = summary.agreement_table(rows, RESULTS, REPO)
+    assert "milestones, ×1, `micro-warmup-60` |" in table
+    assert "| — (an end not run) |" in table
+    single, = [s for s in summary.collect() if s.folder == "imagenette-cpu"]
+    assert not single.show_experiment  # one experiment: the row does not name it
+
+
 def test_the_micro_step_off_the_milestone_view_is_the_milestone_views_own():
     """In the full view micro's parent is layernorm: the kernel7 -> micro step is computed from
     the two rungs' means, stds and seeds, as the milestone view's own row has it."""

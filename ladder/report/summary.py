@@ -57,16 +57,18 @@ class Section:
     rungs: int
     seeds: tuple[int, int]  # fewest and most seeds of a rung
     spearman: tuple[float, float, float] | None  # value, bootstrap low, high
-    gap: tuple[float, float, float]  # top - bottom, Welch low, high
+    gap: tuple[float, float, float] | None  # top - bottom, Welch low, high (None: an end not run)
     pooled: tuple[float, float] | None  # the pooled interval, where the report used it
     paper_gap: float | None
     micro: tuple[float, float, float] | None = None  # large_kernel -> micro, Welch low, high
     paper_micro: float | None = None
     means: list[tuple[str, float]] = field(default_factory=list)  # rung, mean (ladder order)
+    experiment: str = ""  # named in the table where a folder holds several
+    show_experiment: bool = False
 
     @property
     def key(self) -> tuple:
-        return (self.dataset == "demo", self.folder, self.budget, self.view)
+        return (self.dataset == "demo", self.folder, self.budget, self.view, self.experiment)
 
 
 def _float(value: str | None) -> float | None:
@@ -133,9 +135,11 @@ def _from_agreement(path: Path, folder: str) -> list[Section]:
             seeds=(min(ns), max(ns)),
             spearman=(float(rho["value"]), float(rho["ci_low"]), float(rho["ci_high"]))
             if rho and rho.get("value") else None,
-            gap=(float(welch["value"]), float(welch["ci_low"]), float(welch["ci_high"])),
+            gap=(float(welch["value"]), float(welch["ci_low"]), float(welch["ci_high"]))
+            if welch.get("value") and welch.get("ci_low") else None,
             pooled=(float(pooled["ci_low"]), float(pooled["ci_high"]))
-            if pooled and pooled.get("note") == "used" else None,
+            if pooled and pooled.get("note") == "used" and pooled.get("ci_low") else None,
+            experiment=key[2] or "",
             paper_gap=_float(welch.get("paper")), micro=micro, paper_micro=paper_micro,
             means=[(r["rung"], float(r["mean"])) for r in measured]))
     return out
@@ -176,6 +180,9 @@ def collect(results: Path = RESULTS) -> list[Section]:
         if "budget.csv" in filenames:
             found += [s for s in _from_budget(here / "budget.csv", folder)
                       if (s.dataset, s.image_size, s.budget, s.ladder) not in seen]
+        if len({s.experiment for s in found}) > 1:
+            for s in found:
+                s.show_experiment = True
         sections += found
     return sorted(sections, key=lambda s: s.key)
 
@@ -208,6 +215,8 @@ def _what(s: Section) -> str:
     if s.ladder != DEFAULT_LADDER:
         what.insert(0, s.ladder)
     what += [s.view, _budget_text(s.budget)]
+    if s.show_experiment:
+        what.append(f"`{s.experiment}`")
     return ", ".join(what)
 
 
@@ -229,7 +238,7 @@ def agreement_table(sections: list[Section], results: Path, doc_dir: Path) -> st
              "|---|---|---|---|---|---|---|"]
     for s in sections:
         rho = _interval(s.spearman) if s.spearman else f"{DASH} ({s.rungs} rungs)"
-        gap = _interval(s.gap) + (f"; pooled [{_num(s.pooled[0])}, {_num(s.pooled[1])}]"
+        gap = (_interval(s.gap) if s.gap else f"{DASH} (an end not run)") + (f"; pooled [{_num(s.pooled[0])}, {_num(s.pooled[1])}]"
                                   if s.pooled else "")
         micro = _num(s.paper_micro) if s.micro is not None else DASH
         paper = f"{_num(s.paper_gap)}; {micro}"
