@@ -88,6 +88,7 @@ print(hashlib.sha256(t.model.conv1.weight.detach().numpy().tobytes()).hexdigest(
 """
 
 
+@pytest.mark.slow
 def test_a_backbones_initial_weights_follow_the_seed(cache_dir, tmp_path):
     def first_conv(seed: int) -> str:
         proc = subprocess.run(

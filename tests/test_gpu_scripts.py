@@ -306,6 +306,7 @@ def test_a_python_that_imports_what_the_steps_import_is_taken_without_kornia(tmp
     assert not (tmp_path / "work" / "venv").exists()
 
 
+@pytest.mark.slow
 def test_a_missing_module_gets_a_venv_that_reuses_this_pythons_torch(tmp_path):
     """hydra is missing from python3 but not inside the venv made from it (there the hider
     lets it through): the venv, made with --system-site-packages and python3's own packages
@@ -323,6 +324,7 @@ def test_a_missing_module_gets_a_venv_that_reuses_this_pythons_torch(tmp_path):
     assert where.stdout.strip() == torch.__file__  # this interpreter's torch, not a download
 
 
+@pytest.mark.slow
 def test_without_a_fitting_python_it_fails_fast_in_one_sentence_naming_the_modules(tmp_path):
     proc = choose_python(tmp_path, python_env(tmp_path, hide="hydra,omegaconf"))
     assert proc.returncode == 1
@@ -411,6 +413,7 @@ def uninstalled_python(tmp_path: Path) -> Path:
     return venv / "bin" / "python"
 
 
+@pytest.mark.slow
 def test_a_round_run_from_an_uninstalled_copy_imports_the_copys_ladder(tmp_path):
     """scripts/gpu_steps.py round from a copy of the checkout, by a Python without `ladder`,
     from another folder, PYTHONPATH cleared: the round runs its job (which fails at once here)
@@ -459,6 +462,7 @@ def test_size_fails_aloud_when_the_calibration_round_measured_nothing(tmp_path, 
                            "--fixed", "3"]) == 0  # EPOCHS given: nothing is assumed
 
 
+@pytest.mark.slow
 def test_the_ladder_script_says_a_failed_calibration_aloud(tmp_path, cache_dir):
     """A calibration whose jobs all fail (an unknown rung): calibrate and size are recorded as
     failed, size with the reason, the console says so, and the script exits 1."""
@@ -479,6 +483,7 @@ def test_the_ladder_script_says_a_failed_calibration_aloud(tmp_path, cache_dir):
     assert sorted(os.listdir(out)) == ["gpu-ladder.tar.gz", "gpu_ladder_summary.json"]
 
 
+@pytest.mark.slow
 def test_the_output_folder_gets_the_summary_and_the_archive_and_nothing_else(tmp_path, cache_dir):
     """Both scripts into one OUT (their env step only): two files each there; logs, numbers and
     the summary's lock stay in LADDER_WORK, and the archive holds the logs."""

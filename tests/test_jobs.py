@@ -19,6 +19,7 @@ from conftest import REPO, tiny_overrides
 sys.path.insert(0, str(REPO / "scripts"))
 
 
+@pytest.mark.slow
 def test_sweep_runs_jobs_keeps_going_past_a_failure_and_resumes(tmp_path, cache_dir,
                                                                  monkeypatch, capsys):
     import sweep

@@ -31,6 +31,7 @@ def test_scripts_define_nothing_but_their_command_line():
         assert len(path.read_text().splitlines()) <= 80, f"{path.name} is long for an entry point"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", [f"{name}.py" for name in COMMANDS])
 def test_each_command_line_runs_from_elsewhere_without_pythonpath(script, tmp_path):
     """``python scripts/X.py --help`` from another folder, PYTHONPATH cleared: the script finds
