@@ -83,7 +83,7 @@ def test_train_py_applies_each_recipes_settings_and_records_them(tmp_path, cache
     """Hydra's entry point, a two-rung multirun (one rung per recipe): the per-recipe values
     land in each run's recorded config, and a value on the command line beats the proxy's."""
     args = ["-m", "+rung=resnet50,micro", *tiny_overrides(cache_dir), "experiment=px",
-            *MODERN, "+proxy.by_recipe.torchvision.recipe.lr=0.3",
+            *MODERN, "proxy.by_recipe.torchvision.recipe.lr=0.3",
             "+proxy.by_recipe.modern.model.drop_path_rate=0.3", "model.drop_path_rate=0.0"]
     env = {**os.environ, "LADDER_CACHE": str(cache_dir), "WANDB_MODE": "offline"}
     proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=env,
