@@ -39,9 +39,12 @@ def test_sweep_runs_jobs_keeps_going_past_a_failure_and_resumes(tmp_path, cache_
     assert "2 jobs, 2 at once, 1 threads each" in printed and "2 ok, 0 failed" in printed
 
     mtime = (out / "depthwise" / "seed0" / "result.json").stat().st_mtime_ns
-    assert sweep.main(args) == 0  # the rerun resumes: nothing to do
+    log = (out / "depthwise" / "seed0" / "train.log").read_text()
+    assert sweep.main(args) == 0  # the rerun resumes: nothing to do, no process started
     assert (out / "depthwise" / "seed0" / "result.json").stat().st_mtime_ns == mtime
-    assert "nothing to do" in (out / "depthwise" / "seed0" / "train.log").read_text()
+    assert (out / "depthwise" / "seed0" / "train.log").read_text() == log
+    printed = capsys.readouterr().out
+    assert "depthwise seed 0: already completed (top-1 " in printed and "2 ok, 0 failed" in printed
 
     bad = tmp_path / "bad"
     assert sweep.main(["--rungs", "depthwise", "--seeds", "0,1", "--jobs", "2", "--out", str(bad),

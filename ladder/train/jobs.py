@@ -2,8 +2,9 @@
 scripts/sweep.py) and leave-one-out (:mod:`.loo`, scripts/loo.py).
 
 Each job is one ``python train.py <args> seed=S`` writing into ``OUT/<name>/seed<S>/`` with its
-log in ``train.log`` there. Rerunning resumes: train.py skips a job whose result.json says
-completed and continues an interrupted one from its checkpoint. Up to ``at_once`` jobs run
+log in ``train.log`` there. Rerunning resumes: a job whose result.json says completed is
+skipped without starting a process (train.py would skip it too, after seconds of start-up), and
+an interrupted one continues from its checkpoint. Up to ``at_once`` jobs run
 together, each with ``threads`` compute threads (default: the available cores / the processes
 running at once), so concurrent jobs do not oversubscribe the cores (two 2-thread jobs on 2 cores
 trained 13x slower than one, results/benchmarks/README.md).
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ladder.train.run_results import completed_result
 from ladder.utils.runtime import available_cores
 
 REPO = Path(__file__).resolve().parents[2]
@@ -232,6 +234,13 @@ def run_jobs(jobs: list[Job], out: Path, *, at_once: int = 1, threads: int | Non
         port = None
         try:
             run_dir = out / job.name / f"seed{job.seed}{job.run_suffix}"
+            done = completed_result(run_dir)
+            if done is not None:
+                top1 = (done.get("metrics") or {}).get("top1")
+                shown = f"top-1 {top1:.2f}" if isinstance(top1, (int, float)) else "no top-1"
+                print(f"[{tag}] {job.name} seed {job.seed}{job.run_suffix}: already completed "
+                      f"({shown}), skipped (delete its result.json to retrain)", flush=True)
+                return job, 0
             run_dir.mkdir(parents=True, exist_ok=True)
             job_env = {**env, "CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else env
             t0 = time.time()
