@@ -238,8 +238,9 @@ def agreement_table(sections: list[Section], results: Path, doc_dir: Path) -> st
              "|---|---|---|---|---|---|---|"]
     for s in sections:
         rho = _interval(s.spearman) if s.spearman else f"{DASH} ({s.rungs} rungs)"
-        gap = (_interval(s.gap) if s.gap else f"{DASH} (an end not run)") + (f"; pooled [{_num(s.pooled[0])}, {_num(s.pooled[1])}]"
-                                  if s.pooled else "")
+        gap = _interval(s.gap) if s.gap else f"{DASH} (an end not run)"
+        if s.pooled:
+            gap += f"; pooled [{_num(s.pooled[0])}, {_num(s.pooled[1])}]"
         micro = _num(s.paper_micro) if s.micro is not None else DASH
         paper = f"{_num(s.paper_gap)}; {micro}"
         lines.append(f"| {_folder_cell(s, results, doc_dir)} | {_what(s)} | {_seeds(s)} | {rho} "
